@@ -1,0 +1,53 @@
+# Everything the project needs is installed from its own files: a pinned uv in .tools/, then the locked
+# environment in .venv/. Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= data
+ARGS ?=
+
+.PHONY: run test test-fast browser ui generate benchmark clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+## run: the whole pipeline (generated sample data unless ARGS="--landing DIR" is given)
+run: $(VENV)/.synced
+	$(BIN)/praktijkvariatie run --data-dir $(DATA_DIR) $(ARGS)
+
+## test: the whole test suite (installs Chromium for the dashboard browser check if it is missing)
+test: $(VENV)/.synced browser
+	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+## test-fast: unit tests only
+test-fast: $(VENV)/.synced
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+## browser: headless Chromium from the machine's packages, for the dashboard render test
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package) for the dashboard browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "could not install chromium: the browser test will be skipped"; }
+
+## ui: Dagster UI + daemon and the dashboards over HTTP on localhost
+ui: $(VENV)/.synced
+	$(BIN)/praktijkvariatie serve --data-dir $(DATA_DIR) $(ARGS)
+
+## generate: write a sample landing folder (ARGS="--out DIR --providers N --clients N")
+generate: $(VENV)/.synced
+	$(BIN)/praktijkvariatie generate $(ARGS)
+
+## benchmark: speed and memory figures at insurer scale (ARGS="--lines 10000000")
+benchmark: $(VENV)/.synced
+	$(BIN)/python benchmarks/run_benchmark.py $(ARGS)
+
+clean:
+	rm -rf $(DATA_DIR) .pytest_cache

@@ -1,0 +1,109 @@
+"""``praktijkvariatie``: run the pipeline, generate sample data, serve the UI and dashboards."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+DAGSTER_YAML = """# Dagster instance of praktijkvariatie (written by the CLI; edit freely, it is not overwritten).
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    # One writer: runs that write the warehouse never overlap (queued runs wait their turn).
+    tag_concurrency_limits:
+      - key: praktijkvariatie/writes
+        value: warehouse
+        limit: 1
+  pools:
+    # Steps in the `warehouse` pool (every step that writes DuckDB) run one at a time.
+    default_limit: 1
+"""
+
+
+def ensure_dagster_home(data_dir: Path) -> Path:
+    """Use DAGSTER_HOME if set, else DATA_DIR/dagster_home, created with telemetry off."""
+    home = Path(os.environ.get("DAGSTER_HOME") or (data_dir / "dagster_home")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from sample_data.generate import generate
+
+    years = [int(y) for y in str(args.years).split(",")]
+    result = generate(Path(args.out), providers=args.providers, clients=args.clients, years=years,
+                      seed=args.seed, fmt=args.format, progress=_say)
+    print(f"sample landing folder: {Path(args.out).resolve()}")
+    print(result)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.run import run_pipeline
+
+    data_dir = Path(args.data_dir).resolve()
+    landing = Path(args.landing).resolve() if args.landing else None
+    if landing is None:
+        landing = data_dir / "sample_landing"
+        if not landing.is_dir() or not any(landing.iterdir()):
+            from sample_data.generate import generate
+
+            _say(f"no --landing given: generating the sample data set in {landing}")
+            generate(landing, progress=_say)
+    ensure_dagster_home(data_dir)
+    outcome = run_pipeline(
+        landing_dir=landing, data_dir=data_dir, policy=args.policy,
+        as_of=args.as_of.isoformat() if args.as_of else "", progress=_say,
+    )
+    print(outcome.report())
+    return outcome.exit_code
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="praktijkvariatie", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="load extracts, compute the benchmarks, publish warehouse and dashboards")
+    run.add_argument("--landing", help="folder with claims*/contracts* extracts (default: generated sample data)")
+    run.add_argument("--data-dir", default="data", help="where the warehouse and dashboards go (default: data)")
+    run.add_argument("--as-of", type=_date, help="data cut-off date (default: latest service_date loaded)")
+    run.add_argument("--policy", default="default", help="policy profile (default, cz, caresq, zorg_en_zekerheid)")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write a realistic sample landing folder")
+    gen.add_argument("--out", default="data/sample_landing")
+    gen.add_argument("--providers", type=int, default=40)
+    gen.add_argument("--clients", type=int, default=4000)
+    gen.add_argument("--years", default="2025,2026", help="comma-separated service years")
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--format", default="parquet", choices=["parquet", "csv"])
+    gen.set_defaults(func=cmd_generate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

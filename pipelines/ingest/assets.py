@@ -1,0 +1,55 @@
+"""Assets of the first two layers: reference code tables, and landing files -> raw."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.ingest.load import load_landing
+from pipelines.ingest.pseudonymise import pseudonym_key
+from pipelines.reference import REFERENCE_TABLES, load_reference
+from pipelines.resources import PipelineSettings
+
+RAW_TABLES = ("claims", "contracts", "load_manifest", "rejected_lines")
+WAREHOUSE_POOL = "warehouse"  # one writer at a time: every asset that writes the warehouse is in this pool
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(["reference", name], group_name="reference", kinds={"duckdb"},
+                        description=f"Reference code table reference.{name} (reference/{name}.csv)")
+           for name in REFERENCE_TABLES],
+    pool=WAREHOUSE_POOL,
+)
+def reference_tables(context: dg.AssetExecutionContext, settings: PipelineSettings):
+    with settings.warehouse.connect() as con:
+        counts = load_reference(con)
+    for name, rows in counts.items():
+        yield dg.MaterializeResult(asset_key=["reference", name], metadata={"rows": rows})
+
+
+@dg.multi_asset(
+    specs=[dg.AssetSpec(["raw", name], group_name="raw", kinds={"duckdb"},
+                        description=f"raw.{name}: landing extracts as received (client_id pseudonymised)")
+           for name in RAW_TABLES],
+    pool=WAREHOUSE_POOL,
+)
+def raw_extracts(context: dg.AssetExecutionContext, settings: PipelineSettings):
+    """Load every new file in the landing folder; skip files loaded before; quarantine unreadable ones."""
+    with settings.warehouse.connect() as con:
+        summary = load_landing(
+            con, Path(settings.landing_dir), settings.warehouse.quarantine_dir, pseudonym_key(),
+            progress=context.log.info,
+        )
+        counts = {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in RAW_TABLES}
+    for name in summary.quarantined:
+        context.log.error(f"quarantined: {summary.quarantined[name]}")
+    for name in RAW_TABLES:
+        metadata = {"rows": counts[name]}
+        if name == "load_manifest":
+            metadata.update({
+                "files_loaded": len(summary.loaded), "files_skipped": len(summary.skipped),
+                "files_quarantined": len(summary.quarantined), "rows_loaded": summary.rows_loaded,
+                "lines_rejected": summary.lines_rejected,
+                "quarantined": dg.MetadataValue.md("\n".join(f"- {r}" for r in summary.quarantined.values()) or "none"),
+            })
+        yield dg.MaterializeResult(asset_key=["raw", name], metadata=metadata)

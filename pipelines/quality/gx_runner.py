@@ -1,0 +1,528 @@
+"""Run Great Expectations suites *inside DuckDB*, without copying data into pandas.
+
+Public API
+----------
+``load_suite(path) -> ExpectationSuite``
+    Load a suite from a GX JSON file. Raises ``ValueError`` naming the file when the JSON is
+    malformed, when an expectation type is unknown or its kwargs are invalid (GX itself would
+    silently drop such an expectation), or when ``meta.severity`` is not one of
+    ``fatal``/``error``/``warn``.
+
+``validate_table(duckdb_path, table, suite_path) -> list[ExpectationOutcome]``
+    Validate one table (``"staging.claim_lines"`` or ``"claim_lines"``) of a DuckDB *file*
+    against one suite. Every expectation is compiled by GX to SQL and runs inside DuckDB
+    (GX's SQLAlchemy execution engine + the ``duckdb-engine`` dialect). The file is opened
+    **read-only** and every connection is closed again before the function returns, so the
+    caller can reopen the file for writing straight afterwards.
+
+``run_validation(...) -> TableValidation``
+    Same as ``validate_table`` but also returns GX's own ``ExpectationSuiteValidationResult``
+    (needed for ``build_data_docs``).
+
+``build_data_docs(results, out_dir) -> Path``
+    Write GX's static HTML Data Docs for the given validation results into ``out_dir`` and
+    return the path of ``index.html``. NOTE: GX's templates load Bootstrap, jQuery,
+    bootstrap-table and Font Awesome from public CDNs; offline the pages show all content but
+    unstyled (see ``build_data_docs``).
+
+Two kinds of "not ok" are kept apart: ``success=False, evaluated=True`` means *the data* failed
+the expectation; ``evaluated=False`` means GX raised internally (wrong column name, SQL error,
+unsupported metric, ...) and the result says nothing about the data. Callers must treat
+``evaluated=False`` as an error of the pipeline/suite, whatever the severity.
+
+Why DuckDB needs three small adjustments (checked against great-expectations 1.24.1,
+SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All three are applied *per execution
+engine instance* in ``_duckdb_execution_engine``; nothing global in GX is modified, so the module
+is safe to call repeatedly (several tables, several suites) in one process:
+
+1. One persistent connection. GX executes each metric query in
+   ``with engine.connect() as conn: result = conn.execute(q)`` and calls ``fetchall()`` *after*
+   the block has closed the connection. For DuckDB the close rolls back on the same DuckDB
+   connection and the pending result is gone: every bundled metric fails with
+   ``MetricResolutionError: list index out of range`` and the expectation silently reports
+   ``success=False``. GX keeps one connection open only for a hard-coded list of dialects
+   (``_PERSISTED_CONNECTION_DIALECTS``: sqlite, mssql, bigquery, databricks). We do the same
+   for our engine instance by shadowing its ``get_connection`` with one that always yields a
+   single connection we own (and close at the end). All GX queries go through
+   ``get_connection``/``execute_query``.
+2. ``search_path``. With SQLAlchemy 2.1 the PostgreSQL-based reflection that duckdb-engine
+   inherits fails on DuckDB (``pg_catalog.pg_collation`` does not exist), so GX falls back to
+   ``SELECT * FROM <table> LIMIT 1`` to learn the column names, and that fallback drops the
+   schema. Setting DuckDB's ``search_path`` to the table's schema on every connection of our
+   engine makes the unqualified name resolve to the right table. The main queries stay
+   schema-qualified.
+3. Regex. ``get_dialect_regex_expression`` knows no DuckDB, so every ``*_match_regex``
+   expectation raises "Regex is not supported for dialect duckdb". GX recognises a dialect as
+   Dremio by ``hasattr(dialect, "DremioDialect")`` and then emits
+   ``REGEXP_MATCHES(column, pattern)``, which is exactly DuckDB's partial-match (``re.search``
+   semantics, RE2 syntax) regex function. We set that marker attribute on *our engine's*
+   dialect instance only. It also makes GX accept LIKE patterns (same hasattr test), which DuckDB
+   supports natively.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import sqlalchemy as sa
+from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "SEVERITIES",
+    "ExpectationOutcome",
+    "TableValidation",
+    "build_data_docs",
+    "load_suite",
+    "run_validation",
+    "validate_table",
+]
+
+#: Allowed values of an expectation's ``meta.severity``; default is ``DEFAULT_SEVERITY``.
+SEVERITIES = ("fatal", "error", "warn")
+DEFAULT_SEVERITY = "warn"
+#: Number of failing values GX samples per expectation (``partial_unexpected_count``).
+SAMPLE_SIZE = 20
+
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# kwargs that describe the domain or GX plumbing, not what is expected
+_NOT_SHOWN_KWARGS = {"batch_id", "column", "column_A", "column_B", "column_list", "result_format"}
+
+
+@dataclass
+class ExpectationOutcome:
+    """The outcome of one expectation on one table, flattened from GX's result."""
+
+    suite: str
+    expectation: str  #: expectation type, e.g. ``expect_column_values_to_be_unique``
+    column: str | None  #: the column; ``"a, b"`` for column-pair / multi-column expectations
+    kwargs: dict
+    success: bool
+    evaluated: bool  #: False if GX raised internally: the result says nothing about the data
+    unexpected_count: int | None
+    element_count: int | None
+    unexpected_sample: list  #: up to SAMPLE_SIZE failing values, as str
+    severity: str  #: from the expectation's ``meta.severity``: fatal | error | warn
+    message: str  #: readable one-liner: what, where, how many rows failed, sample
+    table: str = ""
+    observed_value: Any = None  #: for aggregate/table expectations (e.g. the row count)
+
+    @property
+    def failed(self) -> bool:
+        """True when the data failed the expectation (evaluated, but not successful)."""
+        return self.evaluated and not self.success
+
+
+@dataclass
+class TableValidation:
+    """Everything one ``run_validation`` call produced."""
+
+    table: str
+    suite: str
+    outcomes: list[ExpectationOutcome]
+    gx_result: ExpectationSuiteValidationResult = field(repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Suites
+# --------------------------------------------------------------------------------------------
+
+
+def load_suite(path: Path) -> ExpectationSuite:
+    """Load an ExpectationSuite from a GX JSON file, refusing anything GX would drop.
+
+    The JSON is GX's own format: ``{"name": ..., "expectations": [{"type": ..., "kwargs":
+    {...}, "meta": {"severity": "error"}}, ...]}``. ``name`` defaults to the file's stem.
+    ``ExpectationSuite(**json)`` logs and *drops* an expectation whose type is unknown or whose
+    kwargs are invalid; here that raises ``ValueError`` naming the file and the expectation.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read expectation suite JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expectation suite JSON must be an object")
+    data.setdefault("name", path.stem)
+    expectations = data.get("expectations", [])
+    if not isinstance(expectations, list) or not all(isinstance(e, dict) for e in expectations):
+        raise ValueError(f"{path}: 'expectations' must be a list of objects")
+
+    problems: list[str] = []
+    for i, exp in enumerate(expectations):
+        label = f"expectations[{i}] ({exp.get('type', '<no type>')})"
+        try:
+            ExpectationConfiguration(**exp).to_domain_obj()
+        except Exception as exc:  # unknown type, bad kwargs, unknown keys
+            problems.append(f"{label}: {getattr(exc, 'message', None) or exc}")
+            continue
+        severity = (exp.get("meta") or {}).get("severity", DEFAULT_SEVERITY)
+        if severity not in SEVERITIES:
+            problems.append(f"{label}: meta.severity {severity!r} is not one of {SEVERITIES}")
+    if problems:
+        raise ValueError(f"{path}: invalid expectation suite:\n  " + "\n  ".join(problems))
+
+    suite = ExpectationSuite(**data)
+    # Belt and braces: GX drops (and only logs) expectations it cannot build.
+    if len(suite.expectations) != len(expectations):
+        raise ValueError(
+            f"{path}: GX loaded {len(suite.expectations)} of {len(expectations)} expectations"
+        )
+    return suite
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def validate_table(duckdb_path: Path, table: str, suite_path: Path) -> list[ExpectationOutcome]:
+    """Validate ``table`` (e.g. ``"staging.claim_lines"``) in a DuckDB file against a suite.
+
+    Runs inside DuckDB; opens the file read-only and closes it again before returning. Raises
+    ``ValueError`` for a bad suite file, a bad table name or a table that does not exist.
+    Returns one ``ExpectationOutcome`` per expectation, in suite order.
+    """
+    return run_validation(duckdb_path, table, suite_path).outcomes
+
+
+def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableValidation:
+    """Like ``validate_table``, but also returns GX's raw validation result."""
+    if importlib.util.find_spec("duckdb_engine") is None:
+        raise ImportError(
+            "validate_table needs the SQLAlchemy dialect for DuckDB: the 'duckdb-engine' "
+            "package (import name duckdb_engine) is not installed"
+        )
+    duckdb_path = Path(duckdb_path).resolve()
+    if not duckdb_path.is_file():
+        raise FileNotFoundError(f"DuckDB file not found: {duckdb_path}")
+    if any(ch in str(duckdb_path) for ch in "?#$"):
+        # '?'/'#' would end the SQLAlchemy URL's path, '$' triggers GX config substitution
+        raise ValueError(f"unsupported character in DuckDB path: {duckdb_path}")
+    schema, table_name = _split_table(table)
+    suite = load_suite(Path(suite_path))
+    suite_name = suite.name
+
+    context = _ephemeral_context()
+    datasource = context.data_sources.add_sql(
+        name="duckdb",
+        connection_string=f"duckdb:///{duckdb_path}",
+        # The caller guarantees no writer holds the file; read-only lets several readers
+        # (e.g. a test process and this one) coexist and guarantees we change nothing.
+        kwargs={"connect_args": {"read_only": True}},
+    )
+    try:
+        with warnings.catch_warnings():
+            # schema_name is deprecated in favour of a schema in the connection config, which
+            # neither duckdb-engine nor the generic SQLDatasource offers.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                asset = datasource.add_table_asset(
+                    name=table, table_name=table_name, schema_name=schema
+                )
+            except Exception as exc:  # GX's TestConnectionError: table missing
+                raise ValueError(f"{duckdb_path}: cannot read table {table}: {exc}") from exc
+        batch_definition = asset.add_batch_definition_whole_table("whole_table")
+        suite = context.suites.add(suite)
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{suite_name} @ {table}", data=batch_definition, suite=suite)
+        )
+        with _duckdb_execution_engine(datasource, schema) as held:
+            gx_result = validation.run(result_format=_RESULT_FORMAT)
+            if held.uses == 0:
+                raise RuntimeError(
+                    "GX did not run its queries on the patched DuckDB execution engine; "
+                    "the great-expectations version may have changed how it connects"
+                )
+    finally:
+        datasource.get_engine().dispose()  # the engine GX uses for its connection tests
+
+    # GX groups results by domain; put them back in suite order (ids are set by suites.add).
+    order = {exp.id: i for i, exp in enumerate(suite.expectations)}
+    results = sorted(gx_result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    outcomes = [_outcome(suite_name, table, r) for r in results]
+    if len(outcomes) != len(suite.expectations):
+        raise RuntimeError(
+            f"GX returned {len(outcomes)} results for {len(suite.expectations)} expectations "
+            f"of suite {suite_name} on {table}"
+        )
+    return TableValidation(table=table, suite=suite_name, outcomes=outcomes, gx_result=gx_result)
+
+
+def _split_table(table: str) -> tuple[str | None, str]:
+    parts = table.split(".")
+    if len(parts) > 2 or not all(_IDENTIFIER.match(p) for p in parts):
+        raise ValueError(f"table must be 'schema.table' or 'table' of plain identifiers: {table!r}")
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def _ephemeral_context():
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+class _HeldConnection:
+    """The single SQLAlchemy connection an execution engine uses; counts uses."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.uses = 0
+
+    @contextmanager
+    def get_connection(self) -> Iterator[sa.Connection]:
+        self.uses += 1
+        yield self.connection  # deliberately not closed here: see module docstring, point 1
+
+
+def _set_search_path(dbapi_connection: Any, _record: Any, *, schema: str) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET search_path = '{schema}'")  # schema checked by _IDENTIFIER
+
+
+@contextmanager
+def _duckdb_execution_engine(datasource: Any, schema: str | None) -> Iterator[_HeldConnection]:
+    """Make the datasource's GX execution engine work on DuckDB; undo and close afterwards.
+
+    See the module docstring for why each step is needed (GX 1.24.1).
+    """
+    execution_engine = datasource.get_execution_engine()  # cached per datasource by GX
+    engine: sa.Engine = execution_engine.engine
+    if engine.dialect.name != "duckdb":
+        raise RuntimeError(f"expected the duckdb SQLAlchemy dialect, got {engine.dialect.name}")
+    # 2. search_path on every DBAPI connection this engine opens (dispose first, so that no
+    #    connection opened before the listener existed can be handed out).
+    if schema is not None:
+        sa.event.listen(engine, "connect", partial(_set_search_path, schema=schema))
+    engine.dispose()
+    # 3. regex: GX emits REGEXP_MATCHES(col, pattern) for dialects with this marker.
+    engine.dialect.DremioDialect = True  # type: ignore[attr-defined]
+    # 1. one persistent connection, shadowing the method on this instance only.
+    held = _HeldConnection(engine.connect())
+    execution_engine.get_connection = held.get_connection
+    try:
+        yield held
+    finally:
+        del execution_engine.get_connection
+        held.connection.close()
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# Turning GX results into outcomes
+# --------------------------------------------------------------------------------------------
+
+
+def _exception_message(evr: Any) -> str | None:
+    """The error message if GX raised while evaluating, else None.
+
+    ``exception_info`` is either one ``{"raised_exception": ..., "exception_message": ...}``
+    or a dict of such dicts keyed by metric id.
+    """
+    info = evr.exception_info or {}
+    if "raised_exception" in info:
+        entries = [info]
+    else:
+        entries = [v for v in info.values() if isinstance(v, dict)]
+    messages = [
+        str(e.get("exception_message") or "unknown error") for e in entries if e.get("raised_exception")
+    ]
+    return "; ".join(dict.fromkeys(messages)) if messages else None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _outcome(suite_name: str, table: str, evr: Any) -> ExpectationOutcome:
+    config = evr.expectation_config
+    etype = config.type
+    kwargs = {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"}
+    meta = config.meta or {}
+    severity = meta.get("severity", DEFAULT_SEVERITY)
+
+    if "column" in kwargs:
+        column: str | None = kwargs["column"]
+    elif "column_A" in kwargs:
+        column = f"{kwargs['column_A']}, {kwargs['column_B']}"
+    elif "column_list" in kwargs:
+        column = ", ".join(map(str, kwargs["column_list"]))
+    else:
+        column = None
+
+    result = evr.result or {}
+    error = _exception_message(evr)
+    evaluated = error is None
+    unexpected_count = result.get("unexpected_count")
+    element_count = result.get("element_count")
+    observed = result.get("observed_value")
+    sample = [str(v) for v in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
+
+    where = f"{table}.{column}" if column else table
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in kwargs.items() if k not in _NOT_SHOWN_KWARGS)
+    head = f"[{severity}] {etype}({shown}) on {where}"
+    if not evaluated:
+        message = f"{head}: could not be evaluated: {error}"
+    else:
+        verdict = "passed" if evr.success else "FAILED"
+        details = []
+        if unexpected_count is not None:
+            of = f" of {element_count}" if element_count is not None else ""
+            details.append(f"{unexpected_count}{of} rows unexpected")
+            pct = result.get("unexpected_percent")
+            if pct is not None:
+                details[-1] += f" ({pct:.4g}%)"
+            if kwargs.get("mostly") is not None:
+                details.append(f"mostly={kwargs['mostly']}")
+        if observed is not None:
+            details.append(f"observed {_short(observed)}")
+        if sample and not evr.success:
+            details.append(f"sample: {', '.join(sample[:5])}{' ...' if len(sample) > 5 else ''}")
+        message = f"{head}: {verdict}" + (f": {'; '.join(details)}" if details else "")
+
+    return ExpectationOutcome(
+        suite=suite_name,
+        expectation=etype,
+        column=column,
+        kwargs=kwargs,
+        success=bool(evr.success) and evaluated,
+        evaluated=evaluated,
+        unexpected_count=unexpected_count,
+        element_count=element_count,
+        unexpected_sample=sample,
+        severity=severity,
+        message=message,
+        table=table,
+        observed_value=observed,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Data Docs
+# --------------------------------------------------------------------------------------------
+
+
+def build_data_docs(
+    results: Iterable[TableValidation | ExpectationSuiteValidationResult], out_dir: Path
+) -> Path:
+    """Write GX's static HTML Data Docs for ``results`` into ``out_dir``; return index.html.
+
+    ``results`` are ``TableValidation`` objects from ``run_validation`` (or GX's raw
+    ``ExpectationSuiteValidationResult``). GX's own SiteBuilder writes the site into a
+    filesystem store at ``out_dir`` (``index.html``, ``validations/...``, ``expectations/...``,
+    ``static/``). Calling it again with the same ``out_dir`` adds pages; it does not remove old
+    ones.
+
+    Offline caveat (GX 1.24.1): the templates link Bootstrap 4, jQuery, bootstrap-table,
+    Font Awesome, vega and popper from public CDNs and the logo from GX's S3 bucket. Without
+    internet the validation and suite pages show all their content, unstyled; GX's index table
+    is drawn by bootstrap-table from a JS array and stays empty. So this function adds a plain
+    HTML list of the validation pages (status, suite, table, run time) at the top of the
+    index, which needs no script.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = _ephemeral_context()
+    site_name = "local_site"
+    context.add_data_docs_site(
+        site_name,
+        {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(out_dir),
+            },
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    pages: list[tuple[ValidationResultIdentifier, ExpectationSuiteValidationResult]] = []
+    suite_names: set[str] = set()
+    for item in results:
+        result = item.gx_result if isinstance(item, TableValidation) else item
+        run_id = result.meta.get("run_id")
+        if not isinstance(run_id, RunIdentifier):
+            run_id = RunIdentifier(**(run_id or {}))
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+            run_id=run_id,
+            batch_identifier=result.batch_id or "batch",
+        )
+        context.validation_results_store.set(key, result)
+        pages.append((key, result))
+        # The suite page the validation page links to, rebuilt from the configurations.
+        if result.suite_name not in suite_names:
+            suite_names.add(result.suite_name)
+            context.suites.add(
+                ExpectationSuite(
+                    name=result.suite_name,
+                    expectations=[r.expectation_config for r in result.results],
+                )
+            )
+    context.build_data_docs(site_names=[site_name])
+    index = out_dir / "index.html"
+    if not index.is_file():
+        raise RuntimeError(f"GX did not write {index}")
+    _add_static_index(context, site_name, index, pages)
+    return index
+
+
+def _add_static_index(context: Any, site_name: str, index: Path, pages: list) -> None:
+    """Insert a script-free list of validation pages right after <body> of GX's index."""
+    import html
+
+    items = []
+    for key, result in pages:
+        urls = context.get_docs_sites_urls(resource_identifier=key, site_name=site_name)
+        url = (urls[0].get("site_url") or "") if urls else ""
+        target = Path(url.removeprefix("file://"))
+        try:
+            href = target.relative_to(index.parent).as_posix()
+        except ValueError:
+            continue
+        stats = result.statistics or {}
+        status = "passed" if result.success else "FAILED"
+        asset = (result.meta.get("active_batch_definition") or {}).get("data_asset_name", "")
+        run_time = f"{key.run_id.run_time:%Y-%m-%d %H:%M:%S %Z}" if key.run_id.run_time else ""
+        items.append(
+            f'<li><a href="{html.escape(href)}">{status}: {html.escape(result.suite_name)} on '
+            f"{html.escape(str(asset))}</a> &mdash; {stats.get('successful_expectations', '?')}"
+            f" of {stats.get('evaluated_expectations', '?')} expectations passed"
+            f" &mdash; {html.escape(run_time)}</li>"
+        )
+    block = (
+        '<section id="pv-static-index" style="margin:1em">'
+        "<h2>Validation results</h2><ul>" + "".join(items) + "</ul></section>"
+    )
+    text = index.read_text(encoding="utf-8")
+    text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + block, text, count=1)
+    index.write_text(text, encoding="utf-8")

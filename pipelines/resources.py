@@ -1,0 +1,53 @@
+"""The one Dagster resource: where the landing files and the data directory are, and the run's choices.
+
+Values come from the CLI (``praktijkvariatie run``) or, for ``dagster dev`` and the daemon, from environment
+variables (see :func:`settings_from_env`), so the UI, the schedule and the CLI run the same assets.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.warehouse import Warehouse
+
+ENV_PREFIX = "PRAKTIJKVARIATIE_"
+
+
+class PipelineSettings(dg.ConfigurableResource):
+    landing_dir: str
+    data_dir: str
+    policy: str = "default"
+    as_of: str = ""  # YYYY-MM-DD; empty: the latest service_date among the loaded claims
+    memory_limit: str = "8GB"
+    threads: int = 0  # 0: DuckDB's default (all cores)
+    min_cell_size: int = 10  # published client counts below this are suppressed
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(Path(self.data_dir), memory_limit=self.memory_limit, threads=self.threads or None)
+
+    @property
+    def as_of_date(self) -> date | None:
+        if not self.as_of:
+            return None
+        try:
+            return date.fromisoformat(self.as_of)
+        except ValueError:
+            raise ValueError(f"as_of must be a date YYYY-MM-DD, got {self.as_of!r}") from None
+
+
+def settings_from_env() -> PipelineSettings:
+    data_dir = os.environ.get(f"{ENV_PREFIX}DATA_DIR", "data")
+    return PipelineSettings(
+        landing_dir=os.environ.get(f"{ENV_PREFIX}LANDING", str(Path(data_dir) / "landing")),
+        data_dir=data_dir,
+        policy=os.environ.get(f"{ENV_PREFIX}POLICY", "default"),
+        as_of=os.environ.get(f"{ENV_PREFIX}AS_OF", ""),
+        memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", "8GB"),
+        threads=int(os.environ.get(f"{ENV_PREFIX}THREADS", "0")),
+        min_cell_size=int(os.environ.get(f"{ENV_PREFIX}MIN_CELL_SIZE", "10")),
+    )

@@ -1,0 +1,82 @@
+"""Run the whole asset graph headless, in this process, and summarise the outcome for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.definitions import MAIN_JOB, build_definitions
+from pipelines.resources import PipelineSettings
+from pipelines.warehouse import Warehouse
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    data_dir: Path
+    failed_steps: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    failed_checks: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success and not self.failed_checks else 1
+
+    def report(self) -> str:
+        warehouse = Warehouse(self.data_dir)
+        lines = ["", "praktijkvariatie run " + ("succeeded" if self.success else "FAILED")]
+        for key, value in self.summary.items():
+            lines.append(f"  {key}: {value}")
+        for check in self.failed_checks:
+            lines.append(f"  failed check: {check}")
+        for step in self.failed_steps:
+            lines.append(f"  failed step: {step}")
+        lines.append(f"  warehouse:  {warehouse.published_path}")
+        lines.append(f"  dashboards: {warehouse.dashboards_dir / 'index.html'}")
+        return "\n".join(lines)
+
+
+def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_of: str = "",
+                 progress: Callable[[str], None] = print, instance: dg.DagsterInstance | None = None,
+                 **settings_overrides) -> RunOutcome:
+    settings = PipelineSettings(landing_dir=str(landing_dir), data_dir=str(data_dir), policy=policy, as_of=as_of,
+                                **settings_overrides)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(MAIN_JOB)
+    instance = instance or dg.DagsterInstance.get()
+    progress(f"running {MAIN_JOB}: landing {landing_dir}, policy {policy}, as-of {as_of or 'latest service date'}")
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
+    failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    outcome = RunOutcome(success=result.success, data_dir=data_dir, failed_steps=failed_steps)
+    outcome.summary = _summary(result)
+    outcome.failed_checks = _failed_error_checks(result)
+    return outcome
+
+
+def _summary(result: dg.ExecuteInProcessResult) -> dict:
+    summary = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization.asset_key == dg.AssetKey(["raw", "load_manifest"]):
+            meta = {k: v.value for k, v in materialization.metadata.items()}
+            for key in ("files_loaded", "files_skipped", "files_quarantined", "rows_loaded", "lines_rejected"):
+                summary[key.replace("_", " ")] = meta.get(key)
+    return summary
+
+
+def _failed_error_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    failed = []
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.event_specific_data
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return failed

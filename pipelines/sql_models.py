@@ -1,0 +1,85 @@
+"""SQL models: each file ``sql/<schema>/<table>.sql`` is one SELECT statement that defines one table.
+
+The runner wraps it in ``CREATE OR REPLACE TABLE <schema>.<table> AS ...``; the files themselves stay plain
+SELECTs so that a data engineer can run them by hand and another engine can run them too. A model's inputs are
+the ``schema.table`` names it mentions, so adding a file is all it takes to add a table (and its asset).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.paths import SQL_DIR
+
+WAREHOUSE_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
+_TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    schema: str
+    name: str
+    path: Path
+
+    @property
+    def table(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8").strip().rstrip(";")
+
+    @property
+    def description(self) -> str:
+        """The leading comment block, which says what the table holds."""
+        lines = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("--"):
+                break
+            lines.append(line[2:].strip())
+        return "\n".join(lines)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        code = _COMMENT.sub("", self.path.read_text(encoding="utf-8"))
+        found = {f"{s.lower()}.{t.lower()}" for s, t in _TABLE_REFERENCE.findall(code)}
+        found.discard(self.table)
+        return tuple(sorted(found))
+
+
+def models(schema: str, sql_dir: Path = SQL_DIR) -> list[SqlModel]:
+    return [SqlModel(schema, p.stem, p) for p in sorted((sql_dir / schema).glob("*.sql"))]
+
+
+def in_dependency_order(items: list[SqlModel]) -> list[SqlModel]:
+    """Models of one schema ordered so that each comes after the models it reads."""
+    by_table = {m.table: m for m in items}
+    ordered: list[SqlModel] = []
+    visiting: set[str] = set()
+
+    def visit(model: SqlModel) -> None:
+        if model in ordered:
+            return
+        if model.table in visiting:
+            raise ValueError(f"SQL models read each other in a cycle at {model.path}")
+        visiting.add(model.table)
+        for dep in model.inputs:
+            if dep in by_table:
+                visit(by_table[dep])
+        visiting.discard(model.table)
+        ordered.append(model)
+
+    for model in items:
+        visit(model)
+    return ordered
+
+
+def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
+    """(Re)build the model's table and return its row count."""
+    con.execute(f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}")
+    return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]

@@ -1,0 +1,115 @@
+-- core.claim_lines: the netted lines (staging.net_lines) with service_date on or before the as-of date, with
+-- their prestatiecode attributes, year and month, trajectory and line ZVT. The unit every benchmark counts.
+--   * trajectory_key: provider + client key + trajectory_id. Non-reversed debit lines without a trajectory_id
+--     are grouped per provider and client in date order; a gap of more than 365 days starts a new trajectory.
+--   * line_zvt: the line's own ZVT; if empty, the ZVT of the trajectory's latest non-reversed debit line with a
+--     ZVT on or before the line's date (latest = greatest service_date, then claim_id); else null (unknown).
+--     A code outside reference.zorgvraagtypen counts as empty.
+--   * counts_as_activity: a non-reversed debit line. Reversed lines and orphan credits carry money only.
+WITH params AS (
+    SELECT as_of FROM core.run_parameters
+),
+lines AS (
+    SELECT
+        n.*,
+        CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS valid_zvt,
+        n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
+    FROM staging.net_lines AS n
+    CROSS JOIN params AS p
+    LEFT JOIN reference.zorgvraagtypen AS z ON z.zvt = n.zvt
+    WHERE n.service_date <= p.as_of
+),
+untracked AS (
+    -- activity lines without a trajectory_id: a new trajectory after a gap of more than 365 days
+    SELECT
+        claim_id,
+        provider_agb,
+        client_key,
+        service_date,
+        CASE
+            WHEN lag(service_date) OVER (PARTITION BY provider_agb, client_key ORDER BY service_date, claim_id)
+                IS NULL THEN 1
+            WHEN date_diff('day',
+                    lag(service_date) OVER (PARTITION BY provider_agb, client_key ORDER BY service_date, claim_id),
+                    service_date) > 365 THEN 1
+            ELSE 0
+        END AS starts_trajectory
+    FROM lines
+    WHERE counts_as_activity AND trajectory_id IS NULL
+),
+untracked_numbered AS (
+    SELECT
+        claim_id,
+        sum(starts_trajectory) OVER (
+            PARTITION BY provider_agb, client_key ORDER BY service_date, claim_id
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS trajectory_number
+    FROM untracked
+),
+keyed AS (
+    SELECT
+        l.*,
+        CASE
+            WHEN l.trajectory_id IS NOT NULL THEN l.provider_agb || '|' || l.client_key || '|' || l.trajectory_id
+            WHEN u.trajectory_number IS NOT NULL
+                THEN l.provider_agb || '|' || l.client_key || '|#' || CAST(u.trajectory_number AS VARCHAR)
+        END AS trajectory_key
+    FROM lines AS l
+    LEFT JOIN untracked_numbered AS u ON u.claim_id = l.claim_id
+),
+zvt_per_day AS (
+    -- per trajectory and date: the ZVT of that day's activity line with the greatest claim_id that has one
+    SELECT trajectory_key, service_date, valid_zvt AS day_zvt
+    FROM (
+        SELECT
+            trajectory_key, service_date, valid_zvt,
+            row_number() OVER (PARTITION BY trajectory_key, service_date ORDER BY claim_id DESC) AS rank_in_day
+        FROM keyed
+        WHERE counts_as_activity AND valid_zvt IS NOT NULL AND trajectory_key IS NOT NULL
+    ) AS ranked
+    WHERE rank_in_day = 1
+),
+trajectory_days AS (
+    -- every date a trajectory has a line, with the ZVT in force on that date
+    SELECT
+        d.trajectory_key,
+        d.service_date,
+        last_value(z.day_zvt IGNORE NULLS) OVER (
+            PARTITION BY d.trajectory_key ORDER BY d.service_date
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS carried_zvt
+    FROM (SELECT DISTINCT trajectory_key, service_date FROM keyed WHERE trajectory_key IS NOT NULL) AS d
+    LEFT JOIN zvt_per_day AS z ON z.trajectory_key = d.trajectory_key AND z.service_date = d.service_date
+)
+SELECT
+    k.claim_id,
+    k.line_type,
+    k.provider_agb,
+    k.practitioner_agb,
+    k.client_key,
+    k.trajectory_key,
+    k.prestatiecode,
+    p.family,
+    p.activity,
+    p.setting,
+    p.beroepscategorie,
+    p.duration_min,
+    p.group_size,
+    k.service_date,
+    CAST(EXTRACT(year FROM k.service_date) AS INTEGER) AS year,
+    CAST(EXTRACT(month FROM k.service_date) AS INTEGER) AS month,
+    k.valid_zvt AS zvt,
+    coalesce(k.valid_zvt, t.carried_zvt) AS line_zvt,
+    k.zorglabel,
+    k.privacy_flag,
+    k.referral_type,
+    k.referral_date,
+    k.location_id,
+    k.amount,
+    k.credited_amount,
+    k.is_reversed,
+    k.net_amount,
+    k.counts_as_activity
+FROM keyed AS k
+JOIN reference.prestatiecodes AS p ON p.prestatiecode = k.prestatiecode
+LEFT JOIN trajectory_days AS t ON t.trajectory_key = k.trajectory_key AND t.service_date = k.service_date

@@ -1,0 +1,42 @@
+-- staging.contracts_typed: every row of raw.contracts typed, with the first problem that stops it from being
+-- used (reject_column, reject_reason). provider_type must be one of the three contract types.
+WITH source AS (
+    SELECT
+        r.*,
+        m.file_name,
+        CASE WHEN m.decimal_separator = ',' THEN replace(replace(r.omzetmaximum, '.', ''), ',', '.')
+             ELSE r.omzetmaximum END AS omzetmaximum_text
+    FROM raw.contracts AS r
+    JOIN raw.load_manifest AS m ON m.load_id = r.load_id
+),
+typed AS (
+    SELECT
+        load_id, source_row, file_name, provider_agb,
+        TRY_CAST(year AS INTEGER) AS year,
+        year AS year_text,
+        provider_name,
+        lower(provider_type) AS provider_type,
+        TRY_CAST(omzetmaximum_text AS DECIMAL(16, 2)) AS omzetmaximum,
+        omzetmaximum_text
+    FROM source
+)
+SELECT
+    load_id, source_row, file_name, provider_agb, year, provider_name, provider_type, omzetmaximum,
+    CASE
+        WHEN provider_agb IS NULL THEN 'provider_agb'
+        WHEN year_text IS NULL OR year IS NULL THEN 'year'
+        WHEN provider_type IS NULL
+            OR provider_type NOT IN ('vrijgevestigde', 'instelling', 'geintegreerde_instelling') THEN 'provider_type'
+        WHEN omzetmaximum_text IS NOT NULL AND (omzetmaximum IS NULL OR omzetmaximum < 0) THEN 'omzetmaximum'
+    END AS reject_column,
+    CASE
+        WHEN provider_agb IS NULL THEN 'required value is empty'
+        WHEN year_text IS NULL THEN 'required value is empty'
+        WHEN year IS NULL THEN 'not a year: ' || year_text
+        WHEN provider_type IS NULL THEN 'required value is empty'
+        WHEN provider_type NOT IN ('vrijgevestigde', 'instelling', 'geintegreerde_instelling')
+            THEN 'not vrijgevestigde, instelling or geintegreerde_instelling: ' || provider_type
+        WHEN omzetmaximum_text IS NOT NULL AND (omzetmaximum IS NULL OR omzetmaximum < 0)
+            THEN 'not an amount >= 0: ' || omzetmaximum_text
+    END AS reject_reason
+FROM typed

@@ -83,3 +83,17 @@ def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
     """(Re)build the model's table and return its row count."""
     con.execute(f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}")
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+
+
+def remap_schemas(sql: str, mapping: dict[str, str]) -> str:
+    """The same SQL reading (and writing) other schemas, e.g. ``{"core": "trend_core"}``.
+
+    Used to run the unchanged model files against a different as-of date in scratch schemas; values are never
+    pasted into SQL this way, only schema names from the code.
+    """
+
+    def swap(match: re.Match) -> str:
+        schema, table = match.group(1), match.group(2)
+        return f"{mapping.get(schema.lower(), schema)}.{table}"
+
+    return _TABLE_REFERENCE.sub(swap, sql)

@@ -106,6 +106,19 @@ def provider_scorecard(context: dg.AssetExecutionContext, settings: PipelineSett
                                           "sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")})
 
 
+@dg.asset(key=["marts", "benchmark_trends"], deps=[asset_key("marts.benchmark_results")],
+          group_name="marts", kinds={"duckdb", "sql"}, pool=WAREHOUSE_POOL,
+          description="marts.benchmark_trends: every benchmark's year-to-date value at each month end up to the "
+                      "as-of date (what a run with that month end as as-of date would publish).")
+def benchmark_trends(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
+    from pipelines.benchmarks.trends import build_trends
+
+    with settings.warehouse.connect() as con:
+        rows = build_trends(con, benchmarks(), months=settings.trend_months)
+    return dg.MaterializeResult(metadata={"rows": rows, "months": settings.trend_months})
+
+
 def benchmark_assets() -> list[dg.AssetsDefinition]:
     return [run_parameters, policy_parameters, *(benchmark_asset(b) for b in benchmarks()),
-            benchmark_results, provider_scorecard]
+            benchmark_results, provider_scorecard, benchmark_trends]
+

@@ -37,10 +37,12 @@ is safe to call repeatedly (several tables, several suites) in one process:
 
 1. One persistent connection. GX executes each metric query in
    ``with engine.connect() as conn: result = conn.execute(q)`` and calls ``fetchall()`` *after*
-   the block has closed the connection. For DuckDB the close rolls back on the same DuckDB
-   connection and the pending result is gone: every bundled metric fails with
-   ``MetricResolutionError: list index out of range`` and the expectation silently reports
-   ``success=False``. GX keeps one connection open only for a hard-coded list of dialects
+   the block has closed the connection. Closing issues a ROLLBACK on the DuckDB connection, and
+   any statement on a DuckDB connection discards its pending result set, so ``fetchall()``
+   gets no rows: every bundled metric fails with ``MetricResolutionError: list index out of
+   range`` and the expectation silently reports ``success=False`` (a ``StaticPool`` with
+   ``pool_reset_on_return=None`` does not help). GX keeps one connection open only for a
+   hard-coded list of dialects
    (``_PERSISTED_CONNECTION_DIALECTS``: sqlite, mssql, bigquery, databricks). We do the same
    for our engine instance by shadowing its ``get_connection`` with one that always yields a
    single connection we own (and close at the end). All GX queries go through
@@ -102,10 +104,19 @@ DEFAULT_SEVERITY = "warn"
 #: Number of failing values GX samples per expectation (``partial_unexpected_count``).
 SAMPLE_SIZE = 20
 
+#: The versions the DuckDB adjustments below were checked against (see module docstring).
+CHECKED_WITH = {"great_expectations": "1.24.1", "sqlalchemy": "2.1.9", "duckdb_engine": "0.17.0"}
+if not gx.__version__.startswith("1.24."):
+    logger.warning(
+        "gx_runner's DuckDB adjustments were checked with great-expectations %s, not %s",
+        CHECKED_WITH["great_expectations"],
+        gx.__version__,
+    )
+
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # kwargs that describe the domain or GX plumbing, not what is expected
-_NOT_SHOWN_KWARGS = {"batch_id", "column", "column_A", "column_B", "column_list", "result_format"}
+_NOT_SHOWN_KWARGS = {"batch_id", "column", "column_A", "column_B", "result_format"}
 
 
 @dataclass
@@ -223,13 +234,19 @@ def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableVali
     suite_name = suite.name
 
     context = _ephemeral_context()
-    datasource = context.data_sources.add_sql(
-        name="duckdb",
-        connection_string=f"duckdb:///{duckdb_path}",
-        # The caller guarantees no writer holds the file; read-only lets several readers
-        # (e.g. a test process and this one) coexist and guarantees we change nothing.
-        kwargs={"connect_args": {"read_only": True}},
-    )
+    try:
+        datasource = context.data_sources.add_sql(
+            name="duckdb",
+            connection_string=f"duckdb:///{duckdb_path}",
+            # Read-only: guarantees we change nothing, and lets other read-only processes
+            # open the file at the same time. It fails while any process (this one included,
+            # with a read-write connection) holds the file open for writing.
+            kwargs={"connect_args": {"read_only": True}},
+        )
+    except Exception as exc:  # GX's TestConnectionError
+        raise RuntimeError(
+            f"cannot open {duckdb_path} read-only (is a connection writing it still open?): {exc}"
+        ) from exc
     try:
         with warnings.catch_warnings():
             # schema_name is deprecated in favour of a schema in the connection config, which
@@ -244,7 +261,9 @@ def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableVali
         batch_definition = asset.add_batch_definition_whole_table("whole_table")
         suite = context.suites.add(suite)
         validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{suite_name} @ {table}", data=batch_definition, suite=suite)
+            gx.ValidationDefinition(
+                name=f"{suite_name} @ {table}", data=batch_definition, suite=suite
+            )
         )
         with _duckdb_execution_engine(datasource, schema) as held:
             gx_result = validation.run(result_format=_RESULT_FORMAT)
@@ -257,8 +276,10 @@ def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableVali
         datasource.get_engine().dispose()  # the engine GX uses for its connection tests
 
     # GX groups results by domain; put them back in suite order (ids are set by suites.add).
-    order = {exp.id: i for i, exp in enumerate(suite.expectations)}
-    results = sorted(gx_result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    order = {exp.id: i for i, exp in enumerate(suite.expectations) if exp.id is not None}
+    results = list(gx_result.results)
+    if len(order) == len(suite.expectations):
+        results.sort(key=lambda r: order.get(r.expectation_config.id, len(order)))
     outcomes = [_outcome(suite_name, table, r) for r in results]
     if len(outcomes) != len(suite.expectations):
         raise RuntimeError(
@@ -347,7 +368,9 @@ def _exception_message(evr: Any) -> str | None:
     else:
         entries = [v for v in info.values() if isinstance(v, dict)]
     messages = [
-        str(e.get("exception_message") or "unknown error") for e in entries if e.get("raised_exception")
+        str(e.get("exception_message") or "unknown error")
+        for e in entries
+        if e.get("raised_exception")
     ]
     return "; ".join(dict.fromkeys(messages)) if messages else None
 
@@ -368,10 +391,11 @@ def _outcome(suite_name: str, table: str, evr: Any) -> ExpectationOutcome:
         column: str | None = kwargs["column"]
     elif "column_A" in kwargs:
         column = f"{kwargs['column_A']}, {kwargs['column_B']}"
-    elif "column_list" in kwargs:
-        column = ", ".join(map(str, kwargs["column_list"]))
+    elif "column_list" in kwargs and not etype.startswith("expect_table_"):
+        column = ", ".join(map(str, kwargs["column_list"]))  # multi-column domain
     else:
-        column = None
+        column = None  # table-level: a column_list there is what is expected, shown below
+    hidden = _NOT_SHOWN_KWARGS | ({"column_list"} if column and "column_list" in kwargs else set())
 
     result = evr.result or {}
     error = _exception_message(evr)
@@ -382,7 +406,7 @@ def _outcome(suite_name: str, table: str, evr: Any) -> ExpectationOutcome:
     sample = [str(v) for v in (result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE]]
 
     where = f"{table}.{column}" if column else table
-    shown = ", ".join(f"{k}={_short(v)}" for k, v in kwargs.items() if k not in _NOT_SHOWN_KWARGS)
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in kwargs.items() if k not in hidden)
     head = f"[{severity}] {etype}({shown}) on {where}"
     if not evaluated:
         message = f"{head}: could not be evaluated: {error}"

@@ -1,0 +1,292 @@
+"""Tests for pipelines.quality.gx_runner: GX expectations evaluated inside DuckDB.
+
+Every expected count below was counted by hand from ROWS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.quality.gx_runner import (
+    ExpectationOutcome,
+    build_data_docs,
+    load_suite,
+    run_validation,
+    validate_table,
+)
+
+# claim_id, agb_code, setting, minutes, start_date, end_date
+ROWS = [
+    (1, "12345678", "A", 30, "2024-01-01", "2024-01-02"),
+    (2, "87654321", "B", 60, "2024-01-01", "2024-01-01"),  # end == start: ok (or_equal)
+    (3, "1234567", "C", 45, "2024-01-05", "2024-01-06"),  # agb 7 digits
+    (3, "ABCDEFGH", "Z", 90, "2024-01-05", "2024-01-05"),  # duplicate id, agb letters, setting Z
+    (5, None, "A", -5, "2024-02-01", "2024-01-15"),  # agb NULL (ignored), minutes < 0, end < start
+    (None, "11111111", None, 1000, None, "2024-01-01"),  # id NULL, setting NULL, minutes > 480
+    (7, "123456789", "B", 480, "2024-01-07", "2024-01-08"),  # agb 9 digits; 480 is inclusive
+    (8, "22222222", "A", 0, "2024-01-08", "2024-01-09"),  # 0 is inclusive
+    (9, "33333333", "C", None, "2024-01-09", "2024-01-09"),  # minutes NULL (ignored)
+    (10, "44444444", "A", 120, "2024-03-01", "2024-02-28"),  # end < start
+]
+
+# (expectation, kwargs, meta) -> (success, unexpected_count); None = no row count for this type
+CASES = [
+    ("expect_column_to_exist", {"column": "claim_id"}, {"severity": "fatal"}, True, None),
+    ("expect_column_to_exist", {"column": "not_there"}, {}, False, None),
+    (
+        "expect_column_values_to_not_be_null",
+        {"column": "claim_id"},
+        {"severity": "error"},
+        False,
+        1,
+    ),
+    ("expect_column_values_to_be_unique", {"column": "claim_id"}, {"severity": "error"}, False, 2),
+    (
+        "expect_column_values_to_match_regex",
+        {"column": "agb_code", "regex": "^[0-9]{8}$"},
+        {"severity": "error"},
+        False,
+        3,
+    ),
+    (
+        "expect_column_values_to_be_in_set",
+        {"column": "setting", "value_set": ["A", "B", "C"]},
+        {},
+        False,
+        1,
+    ),
+    (
+        "expect_column_values_to_be_in_set",
+        {"column": "setting", "value_set": ["A", "B", "C", "Z"]},
+        {},
+        True,
+        0,
+    ),
+    (
+        "expect_column_values_to_be_between",
+        {"column": "minutes", "min_value": 0, "max_value": 480},
+        {},
+        False,
+        2,
+    ),
+    # 2 of 9 non-null rows outside: 7/9 = 0.78 >= 0.7
+    (
+        "expect_column_values_to_be_between",
+        {"column": "minutes", "min_value": 0, "max_value": 480, "mostly": 0.7},
+        {},
+        True,
+        2,
+    ),
+    # ... but 0.78 < 0.8
+    (
+        "expect_column_values_to_be_between",
+        {"column": "minutes", "min_value": 0, "max_value": 480, "mostly": 0.8},
+        {},
+        False,
+        2,
+    ),
+    ("expect_table_row_count_to_be_between", {"min_value": 1, "max_value": 100}, {}, True, None),
+    ("expect_table_row_count_to_be_between", {"min_value": 20}, {}, False, None),
+    (
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        {
+            "column_A": "end_date",
+            "column_B": "start_date",
+            "or_equal": True,
+            "ignore_row_if": "either_value_is_missing",
+        },
+        {"severity": "error"},
+        False,
+        2,
+    ),
+]
+
+
+def _write_suite(path: Path, name: str, expectations: list[dict]) -> Path:
+    path.write_text(json.dumps({"name": name, "expectations": expectations}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "claims.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA staging")
+    con.execute(
+        "CREATE TABLE staging.claim_lines (claim_id INTEGER, agb_code VARCHAR, setting VARCHAR,"
+        " minutes INTEGER, start_date DATE, end_date DATE)"
+    )
+    con.executemany("INSERT INTO staging.claim_lines VALUES (?, ?, ?, ?, ?, ?)", ROWS)
+    # same name in another schema, with no bad rows: must not be picked up by mistake
+    con.execute("CREATE TABLE main.claim_lines AS SELECT 1 AS claim_id")
+    con.close()
+    return path
+
+
+@pytest.fixture()
+def suite_path(tmp_path: Path) -> Path:
+    return _write_suite(
+        tmp_path / "claim_lines.json",
+        "claim_lines",
+        [{"type": t, "kwargs": kw, "meta": meta} for t, kw, meta, _, _ in CASES],
+    )
+
+
+def test_every_expectation_is_evaluated_in_duckdb_with_hand_counted_results(db, suite_path):
+    outcomes = validate_table(db, "staging.claim_lines", suite_path)
+
+    assert len(outcomes) == len(CASES)
+    for outcome, (etype, kwargs, meta, success, unexpected) in zip(outcomes, CASES, strict=True):
+        label = f"{etype} {kwargs}: {outcome.message}"
+        assert isinstance(outcome, ExpectationOutcome)
+        assert outcome.expectation == etype, label  # results come back in suite order
+        assert outcome.suite == "claim_lines"
+        assert outcome.evaluated is True, label
+        assert outcome.success is success, label
+        assert outcome.unexpected_count == unexpected, label
+        if unexpected is not None:
+            assert outcome.element_count == len(ROWS), label
+        assert outcome.severity == meta.get("severity", "warn"), label
+        assert "staging.claim_lines" in outcome.message, label
+        assert ("FAILED" in outcome.message) is (not success), label
+
+
+def test_samples_columns_and_messages(db, suite_path):
+    outcomes = validate_table(db, "staging.claim_lines", suite_path)
+
+    def get(etype: str, **kwargs) -> ExpectationOutcome:
+        matches = [
+            o
+            for o in outcomes
+            if o.expectation == etype and all(o.kwargs.get(k) == v for k, v in kwargs.items())
+        ]
+        assert len(matches) == 1, (etype, kwargs)
+        return matches[0]
+
+    regex = get("expect_column_values_to_match_regex")
+    assert sorted(regex.unexpected_sample) == ["1234567", "123456789", "ABCDEFGH"]
+    assert regex.column == "agb_code"
+    assert regex.kwargs["regex"] == "^[0-9]{8}$"
+    assert "3 of 10 rows" in regex.message and "staging.claim_lines.agb_code" in regex.message
+
+    assert get("expect_column_values_to_be_unique").unexpected_sample == ["3", "3"]
+    assert get(
+        "expect_column_values_to_be_in_set", value_set=["A", "B", "C"]
+    ).unexpected_sample == ["Z"]
+    assert sorted(get("expect_column_values_to_be_between", mostly=0.8).unexpected_sample) == [
+        "-5",
+        "1000",
+    ]
+    pair = get("expect_column_pair_values_a_to_be_greater_than_b")
+    assert pair.column == "end_date, start_date"
+    assert len(pair.unexpected_sample) == 2 and all(
+        isinstance(v, str) for v in pair.unexpected_sample
+    )
+    rows = get("expect_table_row_count_to_be_between", max_value=100)
+    assert rows.column is None and rows.observed_value == len(ROWS)
+    assert "batch_id" not in rows.kwargs
+
+
+def test_expectation_that_cannot_be_evaluated_is_reported_as_such(db, tmp_path):
+    suite = _write_suite(
+        tmp_path / "broken.json",
+        "broken",
+        [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"}},
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "claim_id"}},
+        ],
+    )
+    broken, fine = validate_table(db, "staging.claim_lines", suite)
+
+    assert broken.evaluated is False and broken.success is False and not broken.failed
+    assert broken.unexpected_count is None
+    assert "could not be evaluated" in broken.message and "no_such_column" in broken.message
+    # the error does not poison the shared connection for the next expectation
+    assert fine.evaluated is True and fine.unexpected_count == 2
+
+
+def test_load_suite_rejects_unknown_expectation_type(tmp_path):
+    path = _write_suite(
+        tmp_path / "typo.json",
+        "typo",
+        [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+            {"type": "expect_column_values_to_be_uniqe", "kwargs": {"column": "a"}},
+        ],
+    )
+    with pytest.raises(ValueError, match="typo.json") as excinfo:
+        load_suite(path)
+    assert "expect_column_values_to_be_uniqe" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "expectation",
+    [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "mostly": 7}},
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "a"},
+            "meta": {"severity": "critical"},
+        },
+    ],
+    ids=["invalid-kwargs", "invalid-severity"],
+)
+def test_load_suite_rejects_invalid_expectations(tmp_path, expectation):
+    path = _write_suite(tmp_path / "bad.json", "bad", [expectation])
+    with pytest.raises(ValueError, match="bad.json"):
+        load_suite(path)
+
+
+def test_load_suite_keeps_every_expectation(suite_path):
+    suite = load_suite(suite_path)
+    assert suite.name == "claim_lines"
+    assert len(suite.expectations) == len(CASES)
+
+
+def test_repeated_calls_other_tables_and_file_is_released(db, tmp_path, suite_path):
+    other = _write_suite(
+        tmp_path / "main.json",
+        "main_claims",
+        [
+            {
+                "type": "expect_table_row_count_to_be_between",
+                "kwargs": {"min_value": 1, "max_value": 1},
+            }
+        ],
+    )
+    for _ in range(2):
+        assert [o.success for o in validate_table(db, "claim_lines", other)] == [True]
+        outcomes = validate_table(db, "staging.claim_lines", suite_path)
+        assert all(o.evaluated for o in outcomes)
+        assert [o.unexpected_count for o in outcomes] == [c[4] for c in CASES]
+
+    # every connection was closed: the file can be opened for writing in this process
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO main.claim_lines VALUES (2)")
+    con.close()
+    assert [o.success for o in validate_table(db, "claim_lines", other)] == [False]
+
+
+def test_missing_table_and_bad_names_raise(db, suite_path):
+    with pytest.raises(ValueError, match="staging.nope"):
+        validate_table(db, "staging.nope", suite_path)
+    with pytest.raises(ValueError):
+        validate_table(db, "staging.claim_lines; DROP TABLE x", suite_path)
+
+
+def test_build_data_docs_writes_a_local_site(db, suite_path, tmp_path):
+    validation = run_validation(db, "staging.claim_lines", suite_path)
+    index = build_data_docs([validation], tmp_path / "docs")
+
+    assert index == (tmp_path / "docs" / "index.html").resolve() and index.is_file()
+    pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
+    assert len(pages) == 1
+    html = index.read_text(encoding="utf-8")
+    # the script-free list that works offline links the validation page
+    assert pages[0].relative_to(index.parent).as_posix() in html
+    assert "FAILED: claim_lines on staging.claim_lines" in html
+    assert "^[0-9]{8}$" in pages[0].read_text(encoding="utf-8")

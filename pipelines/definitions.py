@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.automation import build_automation
 from pipelines.benchmarks.assets import benchmark_assets
 from pipelines.ingest.assets import raw_extracts, reference_tables
 from pipelines.publish import publish_asset
@@ -37,9 +38,12 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
         description="Load new extracts, rebuild staging, core and marts, validate, publish.",
         tags={"praktijkvariatie/writes": "warehouse"},
     )
+    schedules, sensors = build_automation(main_job)
     return dg.Definitions(
         assets=assets,
         jobs=[main_job],
+        schedules=schedules,
+        sensors=sensors,
         resources={"settings": settings},
         # One writer: steps of a run execute one after another in one process.
         executor=dg.in_process_executor,

@@ -25,7 +25,7 @@ class PipelineSettings(dg.ConfigurableResource):
     memory_limit: str = "8GB"
     threads: int = 0  # 0: DuckDB's default (all cores)
     min_cell_size: int = 10  # published client counts below this are suppressed
-    trend_months: int = 24  # month ends in marts.benchmark_trends
+    trend_months: int = 12  # month ends in marts.benchmark_trends (a trailing year)
 
     @property
     def warehouse(self) -> Warehouse:
@@ -51,5 +51,5 @@ def settings_from_env() -> PipelineSettings:
         memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", "8GB"),
         threads=int(os.environ.get(f"{ENV_PREFIX}THREADS", "0")),
         min_cell_size=int(os.environ.get(f"{ENV_PREFIX}MIN_CELL_SIZE", "10")),
-        trend_months=int(os.environ.get(f"{ENV_PREFIX}TREND_MONTHS", "24")),
+        trend_months=int(os.environ.get(f"{ENV_PREFIX}TREND_MONTHS", "12")),
     )

@@ -43,11 +43,13 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     (as_of,) = con.execute("SELECT as_of FROM core.run_parameters").fetchone()
     con.execute(TRENDS_DDL)
     core_models = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
-    for schema in SCRATCH.values():
-        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        con.execute(f"CREATE SCHEMA {schema}")
+    # Scratch tables live in in-memory databases named like the schemas they replace, so `trend_core.x`
+    # resolves to them and nothing is written to the warehouse file.
+    for name in SCRATCH.values():
+        con.execute(f"ATTACH ':memory:' AS {name}")
+    (warehouse,) = con.execute("SELECT current_database()").fetchone()
     try:
-        con.execute("CREATE VIEW trend_core.policy_parameters AS SELECT * FROM core.policy_parameters")
+        con.execute("CREATE TABLE trend_core.policy_parameters AS SELECT * FROM core.policy_parameters")
         for period_end in month_ends(as_of, months):
             con.execute(
                 "CREATE OR REPLACE TABLE trend_core.run_parameters AS "
@@ -56,8 +58,8 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
                 {"period_end": period_end},
             )
             con.execute(
-                "CREATE OR REPLACE VIEW trend_core.claim_lines AS "
-                "SELECT l.* FROM core.claim_lines AS l, trend_core.run_parameters AS p WHERE l.service_date <= p.as_of"
+                f'CREATE OR REPLACE VIEW trend_core.claim_lines AS SELECT l.* FROM "{warehouse}".core.claim_lines AS l, '
+                "trend_core.run_parameters AS p WHERE l.service_date <= p.as_of"
             )
             for model in core_models:
                 con.execute(f"CREATE OR REPLACE TABLE trend_core.{model.name} AS\n"
@@ -74,6 +76,6 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
                 {"month": period_end.month, "period_end": period_end, "year": period_end.year},
             )
     finally:
-        for schema in SCRATCH.values():
-            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        for name in SCRATCH.values():
+            con.execute(f"DETACH {name}")
     return con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]

@@ -1,0 +1,154 @@
+"""The warehouse as a documented public interface: table and column comments, and the data dictionary.
+
+Table comments come from the header comment of each SQL file (or the docstring-like description of the few
+tables Python writes); column comments from ``sql/columns.yml``. They are applied with ``COMMENT ON`` before
+every publish, and the data dictionary is generated from the warehouse catalogue itself
+(``duckdb_tables()``/``duckdb_columns()``), so it describes exactly what a data engineer will find.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from pipelines.paths import SQL_DIR
+from pipelines.sql_models import models
+
+PUBLISHED_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
+COLUMNS_FILE = SQL_DIR / "columns.yml"
+
+
+def column_descriptions() -> dict[str, dict]:
+    """``schema.table`` -> {"description": ..., "columns": {column: description}}.
+
+    From sql/columns.yml, plus each benchmark's own ``columns`` in sql/marts/<name>.yml, plus the scorecard's
+    per-benchmark columns, which follow from the registry.
+    """
+    from pipelines.benchmarks.registry import benchmarks
+
+    described = yaml.safe_load(COLUMNS_FILE.read_text(encoding="utf-8")) or {}
+    scorecard = described.setdefault("marts.provider_scorecard", {}).setdefault("columns", {})
+    for b in benchmarks():
+        meta = yaml.safe_load(b.model.path.with_suffix(".yml").read_text(encoding="utf-8"))
+        described.setdefault(b.table, {})["columns"] = meta.get("columns") or {}
+        scorecard[f"{b.name}_value"] = f"{b.title}: {b.value_column} from {b.table}"
+        scorecard[f"{b.name}_meets_norm"] = f"{b.title}: meets_norm from {b.table} ({b.norm})"
+    return described
+
+
+def table_descriptions() -> dict[str, str]:
+    out = {}
+    for schema in ("staging", "core", "marts", "quality"):
+        for model in models(schema):
+            out[model.table] = model.description.replace("\n", " ")
+    for table, spec in column_descriptions().items():
+        if spec.get("description"):
+            out[table] = spec["description"].strip()
+    return out
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        f"AND schema_name IN ({', '.join('?' for _ in PUBLISHED_SCHEMAS)}) AND NOT temporary "
+        "UNION SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = current_database() "
+        f"AND schema_name IN ({', '.join('?' for _ in PUBLISHED_SCHEMAS)}) AND NOT internal "
+        "ORDER BY 1, 2",
+        [*PUBLISHED_SCHEMAS, *PUBLISHED_SCHEMAS],
+    ).fetchall()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """COMMENT ON every published table and column that has a description. Returns columns without one."""
+    tables = table_descriptions()
+    columns = column_descriptions()
+    undocumented = []
+    for schema, table in published_tables(con):
+        name = f"{schema}.{table}"
+        kind = "VIEW" if _is_view(con, schema, table) else "TABLE"
+        if name in tables:
+            con.execute(f"COMMENT ON {kind} {name} IS {_literal(tables[name])}")
+        described = (columns.get(name) or {}).get("columns") or {}
+        for (column,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]
+        ).fetchall():
+            if column in described:
+                con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(str(described[column]).strip())}')
+            else:
+                undocumented.append(f"{name}.{column}")
+    return undocumented
+
+
+def _is_view(con, schema: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+                            [schema, table]).fetchone()[0])
+
+
+def dictionary_markdown(con: duckdb.DuckDBPyConnection) -> str:
+    """The data dictionary, read back from the catalogue."""
+    version = duckdb.__version__
+    lines = ["# Warehouse data dictionary", "",
+             f"Generated from the warehouse catalogue. Open the file with a DuckDB {version.rsplit('.', 1)[0]}.x "
+             f"client (written by DuckDB {version}), read-only.", ""]
+    for schema, table in published_tables(con):
+        (comment,) = con.execute(
+            "SELECT comment FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
+            "UNION ALL SELECT comment FROM duckdb_views() WHERE schema_name = ? AND view_name = ? LIMIT 1",
+            [schema, table, schema, table]).fetchone() or ("",)
+        lines += [f"## {schema}.{table}", "", (comment or "").strip(), "", "| column | type | description |",
+                  "|---|---|---|"]
+        for column, data_type, col_comment in con.execute(
+            "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+            "ORDER BY column_index", [schema, table]
+        ).fetchall():
+            lines.append(f"| `{column}` | {data_type} | {(col_comment or '').replace('|', '/').strip()} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def dictionary_html(markdown_text: str) -> str:
+    """A plain, offline HTML rendering of the dictionary (headings and tables only)."""
+    body = []
+    in_table = False
+    for line in markdown_text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [html.escape(c.strip().strip("`")) for c in line.strip("|").split("|")]
+            if not in_table:
+                body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in cells) + "</tr>")
+                in_table = True
+            else:
+                body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            continue
+        if line.startswith("|---"):
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("## "):
+            body.append(f"<h2 id='{html.escape(line[3:])}'>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}th{background:#eee}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Warehouse data dictionary</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_dictionary(con: duckdb.DuckDBPyConnection, data_dir: Path) -> Path:
+    target = data_dir / "data_dictionary.html"
+    tmp = target.with_suffix(".html.tmp")
+    tmp.write_text(dictionary_html(dictionary_markdown(con)), encoding="utf-8")
+    tmp.replace(target)
+    return target

@@ -1,0 +1,117 @@
+"""Nightly operation: definitions load, incremental runs, readers never blocked, failed runs publish nothing."""
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+import time
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.contract import CLAIMS
+from pipelines.definitions import MAIN_JOB, build_definitions, defs
+from pipelines.resources import PipelineSettings
+from tests.builders import BEH_60, DIAG_60, P1, claim, contract, materialize, write_csv, write_landing
+
+FIRST = [claim("a1", "a", "2025-01-10", DIAG_60), claim("a2", "a", "2025-02-10", BEH_60, "100.00")]
+SECOND = [claim("a3", "a", "2025-03-10", BEH_60, "100.00"), claim("b1", "b", "2025-03-11", BEH_60, "50.00")]
+
+
+def test_definitions_load_with_job_schedule_and_sensor():
+    dg.Definitions.validate_loadable(defs)
+    assert defs.resolve_job_def(MAIN_JOB)
+    assert defs.resolve_schedule_def("nightly").cron_schedule == "0 2 * * *"
+    assert defs.resolve_sensor_def("new_landing_files")
+
+
+def published_count(data_dir, sql):
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_second_run_loads_only_the_new_extract_and_updates_the_marts(tmp_path):
+    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1, omzetmaximum="1000")])
+    materialize(landing, tmp_path / "data")
+    assert published_count(tmp_path / "data", "SELECT realised_amount FROM marts.turnover_cap") == 200
+    write_csv(landing / "claims_2.csv", SECOND, CLAIMS.columns)
+    materialize(landing, tmp_path / "data")
+    data = tmp_path / "data"
+    assert published_count(data, "SELECT count(*) FROM raw.claims") == 4          # not 6: claims_1 not reloaded
+    assert published_count(data, "SELECT count(*) FROM raw.load_manifest WHERE file_name = 'claims_1.csv'") == 1
+    assert published_count(data, "SELECT realised_amount FROM marts.turnover_cap") == 350
+    assert published_count(data, "SELECT count(*) FROM quality.run_history") == 2
+
+
+def test_a_failed_run_leaves_the_published_warehouse_as_it_was(tmp_path):
+    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1)])
+    data = tmp_path / "data"
+    materialize(landing, data)
+    before = hashlib.sha256((data / "warehouse.duckdb").read_bytes()).hexdigest()
+    write_csv(landing / "claims_2.csv", SECOND, CLAIMS.columns)
+    with pytest.raises(Exception, match="no-such-policy"):
+        materialize(landing, data, policy="no-such-policy")   # fails half-way: raw already has claims_2
+    assert hashlib.sha256((data / "warehouse.duckdb").read_bytes()).hexdigest() == before
+    assert published_count(data, "SELECT count(*) FROM raw.claims") == 2
+    materialize(landing, data)                                 # the next good run picks up where it stopped
+    assert published_count(data, "SELECT count(*) FROM raw.claims") == 4
+
+
+READER = textwrap.dedent("""
+    import sys, time, duckdb
+    path, seconds = sys.argv[1], float(sys.argv[2])
+    con = duckdb.connect(path, read_only=True)
+    seen, deadline = set(), time.time() + seconds
+    while time.time() < deadline:
+        seen.add(con.execute("SELECT count(*) FROM raw.claims").fetchone()[0])
+        time.sleep(0.02)
+    print(sorted(seen))
+""")
+
+
+def test_a_reader_keeps_querying_the_published_warehouse_throughout_a_run(tmp_path):
+    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1)])
+    data = tmp_path / "data"
+    materialize(landing, data)
+    write_csv(landing / "claims_2.csv", SECOND, CLAIMS.columns)
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(data / "warehouse.duckdb"), "6"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    materialize(landing, data)
+    out, err = reader.communicate(timeout=180)
+    # the reader was never blocked and kept a consistent view: the state it opened
+    assert reader.returncode == 0, err
+    assert eval(out) == [2]
+    # the next connection sees the new state
+    assert published_count(data, "SELECT count(*) FROM raw.claims") == 4
+
+
+def test_sensor_requests_a_run_for_a_new_file_and_skips_loaded_ones(tmp_path):
+    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1)])
+    data = tmp_path / "data"
+    settings = PipelineSettings(landing_dir=str(landing), data_dir=str(data))
+    sensor = build_definitions(settings).resolve_sensor_def("new_landing_files")
+
+    def tick(cursor=None):
+        with dg.build_sensor_context(cursor=cursor, resources={"settings": settings}) as context:
+            return sensor.evaluate_tick(context)
+
+    first = tick()
+    assert [r.run_key for r in first.run_requests]  # nothing published yet: both files are new
+    materialize(landing, data)
+    after = tick(first.cursor)
+    assert after.run_requests == [] and after.skip_message
+    write_csv(landing / "claims_2.csv", SECOND, CLAIMS.columns)
+    again = tick(after.cursor)
+    assert len(again.run_requests) == 1 and "claims_2.csv" in again.run_requests[0].tags["praktijkvariatie/new_files"]
+
+
+def test_nightly_schedule_requests_the_main_job():
+    schedule = defs.resolve_schedule_def("nightly")
+    with dg.build_schedule_context() as context:
+        result = schedule.evaluate_tick(context)
+    assert len(result.run_requests) == 1

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: run test test-fast browser ui generate benchmark clean
+.PHONY: run test test-fast system-packages ui generate benchmark clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -22,20 +22,25 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 run: $(VENV)/.synced
 	$(BIN)/praktijkvariatie run --data-dir $(DATA_DIR) $(ARGS)
 
-## test: the whole test suite (installs Chromium for the dashboard browser check if it is missing)
-test: $(VENV)/.synced browser
+## test: the whole test suite (installs Chromium and Java from the OS packages if they are missing)
+test: $(VENV)/.synced system-packages
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 ## test-fast: unit tests only
 test-fast: $(VENV)/.synced
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-## browser: headless Chromium from the machine's packages, for the dashboard render test
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing chromium (Debian package) for the dashboard browser test"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "could not install chromium: the browser test will be skipped"; }
+## system-packages: headless Chromium (dashboard browser test) and a Java runtime (Spark parity test), from the
+## machine's Debian packages, installed only when missing
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing OS packages:$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "could not install$$missing: the tests that need them will be skipped"; \
+	fi
 
 ## ui: Dagster UI + daemon and the dashboards over HTTP on localhost
 ui: $(VENV)/.synced

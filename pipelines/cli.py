@@ -63,9 +63,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             _say(f"no --landing given: generating the sample data set in {landing}")
             generate(landing, progress=_say)
     ensure_dagster_home(data_dir)
+    from pipelines.resources import settings_from_env
+
+    tuning = settings_from_env()  # memory limit, threads, cell size, trend months from PRAKTIJKVARIATIE_*
     outcome = run_pipeline(
         landing_dir=landing, data_dir=data_dir, policy=args.policy,
         as_of=args.as_of.isoformat() if args.as_of else "", progress=_say,
+        memory_limit=tuning.memory_limit, threads=tuning.threads, min_cell_size=tuning.min_cell_size,
+        trend_months=tuning.trend_months,
     )
     print(outcome.report())
     return outcome.exit_code

@@ -10,7 +10,7 @@ import dagster as dg
 
 from pipelines.definitions import MAIN_JOB, build_definitions
 from pipelines.resources import PipelineSettings
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, run_lock
 
 
 @dataclass
@@ -48,11 +48,12 @@ def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_
     job = defs.resolve_job_def(MAIN_JOB)
     instance = instance or dg.DagsterInstance.get()
     progress(f"running {MAIN_JOB}: landing {landing_dir}, policy {policy}, as-of {as_of or 'latest service date'}")
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    with run_lock(settings.warehouse):  # a second CLI run on the same data directory waits for this one
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     outcome = RunOutcome(success=result.success, data_dir=data_dir, failed_steps=failed_steps)
     outcome.summary = _summary(result)

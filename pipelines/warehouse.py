@@ -82,6 +82,16 @@ class Warehouse:
         return self.published_path
 
 
+@contextlib.contextmanager
+def run_lock(warehouse: Warehouse) -> Iterator[None]:
+    """Held by a whole CLI run, so that two runs on one data directory never interleave their steps.
+
+    (Runs started by the Dagster daemon are serialised by the run queue's tag concurrency limit instead.)
+    """
+    with _writer_lock(warehouse.build_path.parent / ".run.lock"):
+        yield
+
+
 def open_published(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse, as a data engineer would open it."""
     return duckdb.connect(str(Warehouse(data_dir).published_path), read_only=True)

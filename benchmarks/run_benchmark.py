@@ -1,0 +1,203 @@
+"""Speed and memory of the whole pipeline at insurer scale.
+
+Generates (or reuses) a sample landing folder of the requested size, times a bare DuckDB aggregate over the
+same claims (read every line once, group by provider: the floor), runs the full pipeline in this process and
+prints per stage the wall time, rows per second, peak memory (resident set size while the stage ran) and the
+ratio to the floor; then optionally an incremental run that adds a small extract.
+
+    make benchmark ARGS="--lines 10000000"
+    .venv/bin/python benchmarks/run_benchmark.py --lines 1000000 --format csv --incremental 50000
+
+Targets (2 cores, 24 GiB): 10M lines from Parquet end to end <= 90 s, peak memory <= 6 GiB, no stage more than
+10x the floor; 30M lines complete; an incremental run adding 50,000 lines to 10M <= 20 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines.run import run_pipeline  # noqa: E402
+from sample_data.generate import generate  # noqa: E402
+
+LINES_PER_CLIENT = 18.9  # sample generator, two years
+TARGET_SECONDS_PER_10M = 90
+TARGET_PEAK_GIB = 6
+TARGET_RATIO = 10
+TARGET_INCREMENTAL_S = 20
+
+
+class MemorySampler(threading.Thread):
+    """Samples this process's resident set size every 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, int]] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.samples.append((time.time(), _rss_bytes()))
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+    def peak(self, start: float, end: float) -> int:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return max(inside, default=0)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def landing_for(lines: int, fmt: str, cache: Path, seed: int) -> Path:
+    folder = cache / f"{lines}_{fmt}_{seed}"
+    if not (folder / "contracts.csv").exists():
+        clients = max(200, int(lines / LINES_PER_CLIENT))
+        providers = max(40, min(600, lines // 25_000))
+        print(f"generating ~{lines:,} lines ({providers} providers, {clients:,} clients, {fmt}) in {folder}")
+        shutil.rmtree(folder, ignore_errors=True)
+        generate(folder, providers=providers, clients=clients, years=(2025, 2026), seed=seed, fmt=fmt,
+                 progress=lambda m: None)
+    return folder
+
+
+def claim_files(landing: Path) -> list[Path]:
+    return sorted(p for p in landing.iterdir() if p.name.startswith("claims"))
+
+
+def bare_aggregate(landing: Path) -> tuple[float, int]:
+    """The floor: read every claim line once and group by provider."""
+    con = duckdb.connect()
+    started = time.time()
+    total = 0
+    for path in claim_files(landing):
+        reader = (f"read_parquet('{path}')" if path.suffix == ".parquet"
+                  else f"read_csv('{path}', header = true, all_varchar = true)")
+        total += con.execute(f"SELECT sum(n) FROM (SELECT provider_agb, count(*) AS n FROM {reader} GROUP BY 1)"
+                             ).fetchone()[0]
+    return time.time() - started, total
+
+
+def step_timings(instance: dg.DagsterInstance) -> list[tuple[str, float, float]]:
+    run = instance.get_runs(limit=1)[0]
+    started: dict[str, float] = {}
+    out = []
+    for record in instance.get_records_for_run(run.run_id).records:
+        entry = record.event_log_entry
+        if entry.dagster_event is None:
+            continue
+        kind = entry.dagster_event.event_type_value
+        if kind == "STEP_START":
+            started[entry.step_key] = entry.timestamp
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and entry.step_key in started:
+            out.append((entry.step_key, started[entry.step_key], entry.timestamp))
+    return out
+
+
+def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[float, list, bool]:
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.time()
+    outcome = run_pipeline(landing, data_dir, instance=instance, progress=lambda m: None,
+                           memory_limit=os.environ.get("PRAKTIJKVARIATIE_MEMORY_LIMIT", "8GB"))
+    return time.time() - started, step_timings(instance), outcome.success
+
+
+def add_increment(landing: Path, lines: int, seed: int) -> Path:
+    """A new extract of about ``lines`` lines with claim ids that do not collide with the existing ones."""
+    scratch = landing.parent / f"increment_{lines}_{seed}"
+    if not scratch.exists():
+        generate(scratch, providers=40, clients=max(20, int(lines / LINES_PER_CLIENT)), years=(2026,),
+                 seed=seed + 1000, fmt="parquet", progress=lambda m: None)
+    frame = pl.concat([pl.read_parquet(p) for p in claim_files(scratch)])
+    frame = frame.with_columns(
+        ("INC" + pl.col("claim_id")).alias("claim_id"),
+        pl.when(pl.col("related_claim_id").is_not_null()).then("INC" + pl.col("related_claim_id"))
+        .alias("related_claim_id"),
+    )
+    target = landing / "claims_2026_zz_increment.parquet"
+    frame.write_parquet(target)
+    return target
+
+
+def report(title: str, total: float, steps: list, sampler: MemorySampler, lines: int, floor: float) -> list[str]:
+    problems = []
+    print(f"\n{title}")
+    print(f"{'stage':42s} {'seconds':>8s} {'lines/s':>12s} {'peak MiB':>9s} {'x floor':>8s}")
+    for name, start, end in steps:
+        seconds = end - start
+        ratio = seconds / floor if floor else 0
+        peak = sampler.peak(start, end) / 2**20
+        print(f"{name:42s} {seconds:8.2f} {lines / seconds if seconds else 0:12,.0f} {peak:9,.0f} {ratio:8.1f}")
+        if ratio > TARGET_RATIO:
+            problems.append(f"stage {name} takes {ratio:.1f}x the bare aggregate (target <= {TARGET_RATIO}x)")
+    peak_all = max((rss for _, rss in sampler.samples), default=0) / 2**30
+    print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
+    parser.add_argument("--data-dir", type=Path, default=Path("benchmarks/.data"))
+    parser.add_argument("--incremental", type=int, default=0, help="then add an extract of this many lines")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PRAKTIJKVARIATIE_PSEUDONYM_KEY", "benchmark-key")
+
+    landing = landing_for(args.lines, args.format, args.cache, args.seed)
+    for stale in landing.glob("claims_*_zz_increment.parquet"):
+        stale.unlink()
+    floor, lines = bare_aggregate(landing)
+    print(f"{lines:,} claim lines ({args.format}); bare DuckDB aggregate (read all, group by provider): {floor:.2f} s")
+
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    sampler = MemorySampler()
+    sampler.start()
+    total, steps, ok = run_once(landing, args.data_dir, sampler)
+    problems = report(f"full run ({'ok' if ok else 'FAILED'})", total, steps, sampler, lines, floor)
+    budget = TARGET_SECONDS_PER_10M * lines / 10_000_000
+    if args.format == "parquet" and total > budget:
+        problems.append(f"full run {total:.0f} s > {budget:.0f} s (90 s per 10M lines)")
+    peak = max(rss for _, rss in sampler.samples) / 2**30
+    if peak > TARGET_PEAK_GIB:
+        problems.append(f"peak memory {peak:.1f} GiB > {TARGET_PEAK_GIB} GiB")
+
+    if args.incremental:
+        add_increment(landing, args.incremental, args.seed)
+        sampler.samples.clear()
+        inc_total, inc_steps, inc_ok = run_once(landing, args.data_dir, sampler)
+        report(f"incremental run adding ~{args.incremental:,} lines ({'ok' if inc_ok else 'FAILED'})", inc_total,
+               inc_steps, sampler, args.incremental, floor)
+        if inc_total > TARGET_INCREMENTAL_S:
+            problems.append(f"incremental run {inc_total:.0f} s > {TARGET_INCREMENTAL_S} s")
+    sampler.stop()
+
+    print("\ntargets: " + ("all met" if not problems else "NOT met"))
+    for problem in problems:
+        print(f"  - {problem}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -76,6 +76,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.serve import serve
+
+    ensure_dagster_home(Path(args.data_dir).resolve())
+    return serve(Path(args.data_dir).resolve(), args.ui_port, args.dashboards_port)
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -93,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_date, help="data cut-off date (default: latest service_date loaded)")
     run.add_argument("--policy", default="default", help="policy profile (default, cz, caresq, zorg_en_zekerheid)")
     run.set_defaults(func=cmd_run)
+
+    srv = sub.add_parser("serve", help="start the Dagster UI (with schedule and sensor) and serve the dashboards "
+                                        "on localhost; Ctrl-C stops both")
+    srv.add_argument("--data-dir", default="data")
+    srv.add_argument("--ui-port", type=int, default=3000)
+    srv.add_argument("--dashboards-port", type=int, default=8080)
+    srv.set_defaults(func=cmd_serve)
 
     gen = sub.add_parser("generate", help="write a realistic sample landing folder")
     gen.add_argument("--out", default="data/sample_landing")

@@ -27,7 +27,13 @@ class RunOutcome:
 
     def report(self) -> str:
         warehouse = Warehouse(self.data_dir)
-        lines = ["", "praktijkvariatie run " + ("succeeded" if self.success else "FAILED")]
+        if not self.success:
+            verdict = "FAILED: the published warehouse was left as it was"
+        elif self.failed_checks:
+            verdict = "published what the valid data supports, but ERROR checks failed (exit code 1)"
+        else:
+            verdict = "succeeded"
+        lines = ["", f"praktijkvariatie run {verdict}"]
         for key, value in self.summary.items():
             lines.append(f"  {key}: {value}")
         for check in self.failed_checks:
@@ -56,9 +62,43 @@ def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_
         )
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     outcome = RunOutcome(success=result.success, data_dir=data_dir, failed_steps=failed_steps)
-    outcome.summary = _summary(result)
+    outcome.summary = {**_summary(result), **_quality(settings, result.run_id)}
     outcome.failed_checks = _failed_error_checks(result)
     return outcome
+
+
+def _quality(settings: PipelineSettings, run_id: str) -> dict:
+    """Rows rejected by reason, quarantined files and failed checks, read from the working copy (which holds
+    this run's results even when it stopped before publishing)."""
+    import duckdb
+
+    from pipelines.quality.summary import quality_summary
+
+    path = settings.warehouse.build_path
+    if not path.exists():
+        return {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        quality = quality_summary(con, run_id)
+    except duckdb.Error as error:  # a run that stopped before the quality tables existed
+        return {"quality summary": f"not available ({error.__class__.__name__})"}
+    finally:
+        con.close()
+    out = {
+        "rows valid (all loads)": quality.get("rows_loaded"),
+        "rows rejected (all loads)": quality.get("rows_rejected"),
+        "rows superseded by a later delivery": quality.get("rows_superseded"),
+    }
+    for reason, count in list((quality.get("rows_rejected_by_reason") or {}).items())[:10]:
+        out[f"  rejected: {reason}"] = count
+    for item in quality.get("quarantined") or []:
+        out[f"  quarantined: {item['file']}"] = item["reason"]
+    for check in quality.get("failed_checks") or []:
+        out[f"  check {check['severity']}: {check['check']} on {check['asset']}"] = \
+            f"{check['failed_expectations']} expectation(s) failed"
+    for number, message in enumerate(quality.get("fatal") or [], start=1):
+        out[f"  fatal problem {number}"] = message
+    return out
 
 
 def _summary(result: dg.ExecuteInProcessResult) -> dict:
@@ -67,8 +107,11 @@ def _summary(result: dg.ExecuteInProcessResult) -> dict:
         materialization = event.materialization
         if materialization.asset_key == dg.AssetKey(["raw", "load_manifest"]):
             meta = {k: v.value for k, v in materialization.metadata.items()}
-            for key in ("files_loaded", "files_skipped", "files_quarantined", "rows_loaded", "lines_rejected"):
-                summary[key.replace("_", " ")] = meta.get(key)
+            labels = {"files_loaded": "files loaded", "files_skipped": "files skipped (loaded before)",
+                      "files_quarantined": "files quarantined", "rows_loaded": "rows read into raw",
+                      "lines_rejected": "lines unreadable"}
+            for key, label in labels.items():
+                summary[label] = meta.get(key)
     return summary
 
 

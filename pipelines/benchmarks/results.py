@@ -25,7 +25,8 @@ def results_sql(items: list[Benchmark] | tuple[Benchmark, ...]) -> str:
     CAST(m.{b.denominator_column} AS DOUBLE) AS denominator,
     CAST(m.{b.value_column} AS DOUBLE) AS value,
     CAST(m.{b.threshold_column} AS DOUBLE) AS threshold,
-    m.meets_norm
+    m.meets_norm,
+    CAST(m.{b.volume_column} AS DOUBLE) AS volume
 FROM {b.table} AS m"""
         for b in items
     ]
@@ -43,6 +44,7 @@ SELECT
     r.value,
     r.threshold,
     r.meets_norm,
+    r.volume,
     p.policy,
     p.as_of
 FROM results AS r

@@ -24,7 +24,7 @@ TAKEN_AS_IS = {"claim_lines", "run_parameters", "policy_parameters"}
 TRENDS_DDL = """
 CREATE OR REPLACE TABLE marts.benchmark_trends (
     benchmark VARCHAR, provider_agb VARCHAR, year INTEGER, month INTEGER, period_end DATE,
-    numerator DOUBLE, denominator DOUBLE, value DOUBLE, threshold DOUBLE, meets_norm BOOLEAN
+    numerator DOUBLE, denominator DOUBLE, value DOUBLE, threshold DOUBLE, meets_norm BOOLEAN, volume DOUBLE
 )
 """
 
@@ -70,7 +70,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
             con.execute(
                 f"""INSERT INTO marts.benchmark_trends
                 SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator, denominator,
-                       value, threshold, meets_norm
+                       value, threshold, meets_norm, volume
                 FROM ({remap_schemas(results_sql(items), SCRATCH)}) AS r
                 WHERE r.year = $year""",
                 {"month": period_end.month, "period_end": period_end, "year": period_end.year},

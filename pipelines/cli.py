@@ -51,6 +51,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        from pipelines.engines.spark import main_spark
+
+        return main_spark(args)
     from pipelines.run import run_pipeline
 
     data_dir = Path(args.data_dir).resolve()
@@ -99,6 +103,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default="data", help="where the warehouse and dashboards go (default: data)")
     run.add_argument("--as-of", type=_date, help="data cut-off date (default: latest service_date loaded)")
     run.add_argument("--policy", default="default", help="policy profile (default, cz, caresq, zorg_en_zekerheid)")
+    run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                     help="duckdb: the embedded warehouse (default); spark: the same SQL on Spark, Parquet under "
+                          "DATA_DIR/spark/ (docs/spark.md)")
+    run.add_argument("--spark-master", default=None, help="Spark master for --engine spark (default: local[2])")
     run.set_defaults(func=cmd_run)
 
     srv = sub.add_parser("serve", help="start the Dagster UI (with schedule and sensor) and serve the dashboards "

@@ -10,8 +10,11 @@ import dagster as dg
 
 from pipelines.automation import build_automation
 from pipelines.benchmarks.assets import benchmark_assets
+from pipelines.dashboards.assets import dashboard_assets
 from pipelines.ingest.assets import raw_extracts, reference_tables
 from pipelines.publish import publish_asset
+from pipelines.quality.assets import quality_assets
+from pipelines.quality.checks import quality_checks
 from pipelines.resources import PipelineSettings, settings_from_env
 from pipelines.transform.assets import sql_model_assets
 
@@ -25,9 +28,11 @@ def all_assets() -> list[dg.AssetsDefinition]:
         *sql_model_assets("staging"),
         *sql_model_assets("core"),
         *benchmark_assets(),
+        *quality_assets(),
     ]
     upstream = [key for a in assets for key in a.keys]
-    return [*assets, publish_asset(upstream)]
+    # The dashboards read the published warehouse, so they come after it.
+    return [*assets, publish_asset(upstream), *dashboard_assets()]
 
 
 def build_definitions(settings: PipelineSettings) -> dg.Definitions:
@@ -41,6 +46,7 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
     schedules, sensors = build_automation(main_job)
     return dg.Definitions(
         assets=assets,
+        asset_checks=quality_checks(),
         jobs=[main_job],
         schedules=schedules,
         sensors=sensors,

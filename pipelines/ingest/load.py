@@ -7,12 +7,20 @@
   landing folder itself is never changed: it is the insurer's record of what was delivered.
 * Lines that the CSV reader cannot split into the header's columns are kept in ``raw.rejected_lines`` (file,
   line, column, reason); the rest of the file loads. Typing rejects follow in staging.
+* Every row is accounted for. The rows of a CSV are counted independently of DuckDB's reader (a byte scan of
+  the file; a quote-aware scan when a quoted value spans lines), and a Parquet file's rows from its metadata.
+  ``rows_read`` in the manifest is that count, and rows stored + lines rejected must equal it, else the file is
+  quarantined. A quoted value that is never closed would make the reader swallow every later line into one
+  rejected value: such a file is quarantined with the line of the open quote, instead of losing those lines.
+* ``source_row`` / ``raw.rejected_lines.source_row`` is the physical line number on which the row starts (the
+  header is line 1), also after blank lines and quoted values that span lines.
 * Every column is stored as text, exactly as received, except ``client_id``, which is replaced by its keyed
   hash (``client_key``) in the same statement that reads it.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -135,12 +143,15 @@ def _load_file(
         present = set(header)
         source = f"(SELECT *, file_row_number + 1 AS source_row FROM read_parquet($path, file_row_number = true))"
         rejected = 0
+        (rows_in_file,) = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)",
+                                      [str(path)]).fetchone()
     else:
         delimiter, header = _sniff_csv(path)
         _check_header(path, kind, header)
         present = set(header)
-        rejected = _read_csv_into_landing(con, path, delimiter)
+        rejected = _read_csv_into_landing(con, path, delimiter, header)
         source = "landing_rows"
+        rows_in_file = None  # checked in _read_csv_into_landing
 
     def text(column: str) -> str:
         return f"CAST({column} AS VARCHAR)" if column in present else "CAST(NULL AS VARCHAR)"
@@ -149,7 +160,9 @@ def _load_file(
     selected = []
     for column in kind.columns:
         if column == IDENTIFIER_COLUMN:
-            selected.append(f"{hmac_sql(f'trim({text(column)})')} AS {PSEUDONYM_COLUMN}")
+            # an empty or blank client_id stays NULL (rejected in staging), it is never hashed as ''
+            client_id = f"NULLIF(trim({text(column)}), '')"
+            selected.append(f"{hmac_sql(client_id)} AS {PSEUDONYM_COLUMN}")
         else:
             selected.append(f"NULLIF(trim({text(column)}), '') AS {column}")
     # Reading and sniffing happened above, outside the transaction; the file's rows, its rejected lines and
@@ -165,6 +178,8 @@ def _load_file(
         params,
     )
     rows = con.execute(f"SELECT count(*) FROM raw.{kind.name} WHERE load_id = ?", [load_id]).fetchone()[0]
+    if rows_in_file is not None and rows != rows_in_file:
+        raise ExtractError(f"{path.name}: the file has {rows_in_file} rows but {rows} were read; nothing was loaded")
     ignored = sorted(set(header) - set(kind.columns))
     con.execute(
         "INSERT INTO raw.load_manifest VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, ?, NULL, ?)",
@@ -181,46 +196,171 @@ def _load_file(
     return rows, rejected
 
 
-def _read_csv_into_landing(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str) -> int:
-    """Read a CSV as text into the temp table ``landing_rows`` with each row's line number.
+def _read_csv_into_landing(con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, header: list[str]) -> int:
+    """Read a CSV as text into the temp table ``landing_rows`` with the line each row starts on.
 
-    DuckDB's reader keeps lines it cannot split in a rejects table (with their line numbers) and goes on.
-    Good rows keep file order; their line numbers are the file's line numbers minus the rejected ones.
+    The dialect is given in full (delimiter, quote, the header's column names, all text), so DuckDB does not
+    sniff: a sniffer that meets one odd row in its sample would give up on the whole file. DuckDB's reader keeps
+    lines it cannot split in a rejects table (with their line numbers) and goes on. Good rows keep file order;
+    their line numbers are the record lines of the file (see ``_scan_lines``) minus the rejected ones. Returns
+    the number of rejected lines; raises ExtractError when the rows read and rejected do not add up to the
+    rows in the file.
     """
     con.execute("DROP TABLE IF EXISTS landing_rejects")
     con.execute("DROP TABLE IF EXISTS landing_scans")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE landing_read AS SELECT * FROM read_csv($path, delim = $delim, "
-        "header = true, all_varchar = true, quote = '\"', escape = '\"', store_rejects = true, "
-        "rejects_table = 'landing_rejects', rejects_scan = 'landing_scans', null_padding = false, "
-        "max_line_size = 10000000)",
-        {"path": str(path), "delim": delimiter},
+        "header = true, columns = $columns, auto_detect = false, quote = '\"', escape = '\"', "
+        "store_rejects = true, rejects_table = 'landing_rejects', rejects_scan = 'landing_scans', "
+        "null_padding = false, max_line_size = 10000000)",
+        {"path": str(path), "delim": delimiter, "columns": {name: "VARCHAR" for name in header}},
     )
     good = con.execute("SELECT count(*) FROM landing_read").fetchone()[0]
     rejected = con.execute("SELECT count(DISTINCT line) FROM landing_rejects").fetchone()[0]
+
+    scan = _scan_lines(path)
+    if good + rejected != scan.records and scan.has_quotes:
+        scan = _scan_records(path, delimiter)  # a quoted value spans lines: count records, not lines
+    if good + rejected != scan.records:
+        raise ExtractError(
+            f"{path.name}: the file has {scan.records} data rows but the reader returned {good} rows and "
+            f"{rejected} rejected lines; nothing was loaded"
+        )
+    con.execute("CREATE OR REPLACE TEMP TABLE landing_blank_lines AS SELECT unnest($lines::BIGINT[]) AS line",
+                {"lines": scan.blank_lines})
+    con.execute("CREATE OR REPLACE TEMP TABLE landing_continuation_lines AS "
+                "SELECT unnest($lines::BIGINT[]) AS line", {"lines": scan.continuation_lines})
+    # DuckDB numbers lines as the file's lines without the continuation lines of quoted values that span lines;
+    # map its numbers to physical lines.
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE landing_line_map AS
+        SELECT row_number() OVER (ORDER BY line) AS reader_line, line
+        FROM range(1, $last_line + 1) AS r(line)
+        WHERE line NOT IN (SELECT line FROM landing_continuation_lines)
+        """,
+        {"last_line": scan.lines},
+    )
+    unterminated = con.execute(
+        """
+        SELECT m.line, m_next.line
+        FROM landing_rejects AS j
+        JOIN landing_line_map AS m ON m.reader_line = j.line
+        LEFT JOIN landing_line_map AS m_next ON m_next.reader_line = j.line + 1
+        WHERE j.error_type = 'UNQUOTED VALUE'
+          AND coalesce(m_next.line, $last_line + 1) - m.line > 1
+        ORDER BY m.line LIMIT 1
+        """,
+        {"last_line": scan.lines},
+    ).fetchone()
+    if unterminated:
+        line, following = unterminated
+        last = (following or scan.lines + 1) - 1
+        swallowed = f"line {last}" if last == line + 1 else f"lines {line + 1}-{last}"
+        raise ExtractError(
+            f"{path.name}, row {line}: a quoted value is never closed (unterminated quote), so {swallowed} of the "
+            "file cannot be read; close the quote and deliver the file again"
+        )
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE landing_rows AS
         WITH good_lines AS (
             SELECT line, row_number() OVER (ORDER BY line) AS ordinal
-            FROM range(2, $last_line + 1) AS r(line)
-            WHERE line NOT IN (SELECT line FROM landing_rejects)
+            FROM landing_line_map
+            WHERE line > 1
+              AND line NOT IN (SELECT line FROM landing_blank_lines)
+              AND reader_line NOT IN (SELECT line FROM landing_rejects)
         )
         SELECT l.*, g.line AS source_row
         FROM (SELECT *, rowid - (SELECT min(rowid) FROM landing_read) + 1 AS ordinal FROM landing_read) AS l
         JOIN good_lines AS g USING (ordinal)
-        """,
-        {"last_line": good + rejected + 1},
+        """
     )
+    (mapped,) = con.execute("SELECT count(*) FROM landing_rows").fetchone()
+    if mapped != good:
+        raise ExtractError(f"{path.name}: {good} rows were read but only {mapped} could be given a line number; "
+                           "nothing was loaded")
     con.execute("DROP TABLE landing_read")
-    # Rejected lines are reported once per line: the first problem the reader found on it.
+    # Rejected lines are reported once per line: the first problem the reader found on it, at its physical line.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE landing_rejects_first AS SELECT * FROM landing_rejects "
-        "QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"
+        "CREATE OR REPLACE TEMP TABLE landing_rejects_first AS "
+        "SELECT m.line, j.column_name, j.error_type, j.error_message FROM landing_rejects AS j "
+        "JOIN landing_line_map AS m ON m.reader_line = j.line "
+        "QUALIFY row_number() OVER (PARTITION BY j.line ORDER BY j.column_idx) = 1"
     )
     con.execute("DROP TABLE landing_rejects")
     con.execute("ALTER TABLE landing_rejects_first RENAME TO landing_rejects")
     return rejected
+
+
+@dataclass
+class LineScan:
+    lines: int  # physical lines, the header included (a last line without a line break counts)
+    records: int  # data rows: lines that start a row, without the header and blank lines
+    blank_lines: list[int]  # empty lines, which the reader skips
+    continuation_lines: list[int] = field(default_factory=list)  # lines inside a quoted value that spans lines
+    has_quotes: bool = False
+
+
+def _scan_lines(path: Path, block_size: int = 1 << 24) -> LineScan:
+    """Count lines and find the empty ones with a byte scan (fast; not aware of quotes)."""
+    lines = 0
+    blank: list[int] = []
+    has_quotes = False
+    carry = b""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(block_size), b""):
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            body, carry = data[:cut], data[cut:]
+            has_quotes = has_quotes or b'"' in body
+            blank.extend(lines + number for number in _blank_lines(body))
+            lines += body.count(b"\n")
+    if carry:
+        lines += 1
+        has_quotes = has_quotes or b'"' in carry
+        if carry == b"\r":
+            blank.append(lines)
+    blank = [b for b in blank if b > 1]
+    return LineScan(lines=lines, records=max(lines - 1 - len(blank), 0), blank_lines=blank, has_quotes=has_quotes)
+
+
+def _blank_lines(body: bytes) -> list[int]:
+    """Numbers (1-based, within ``body``) of the empty lines of ``body``, a run of whole lines."""
+    starts = {0} if body.startswith((b"\n", b"\r\n")) else set()
+    for pattern in (b"\n\n", b"\n\r\n"):
+        position = body.find(pattern)
+        while position != -1:
+            starts.add(position + 1)
+            position = body.find(pattern, position + 1)
+    numbers, counted, previous = [], 0, 0
+    for start in sorted(starts):
+        counted += body.count(b"\n", previous, start)
+        previous = start
+        numbers.append(counted + 1)
+    return numbers
+
+
+def _scan_records(path: Path, delimiter: str) -> LineScan:
+    """Count rows with Python's CSV parser, which knows quoted values can span lines (slower; used only then)."""
+    blank: list[int] = []
+    continuation: list[int] = []
+    records = 0
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar='"', doublequote=True)
+        previous = 0
+        for row in reader:
+            start = previous + 1
+            if reader.line_num > start:
+                continuation.extend(range(start + 1, reader.line_num + 1))
+            if start > 1:
+                if row:
+                    records += 1
+                else:
+                    blank.append(start)
+            previous = reader.line_num
+    return LineScan(lines=previous, records=records, blank_lines=blank, continuation_lines=continuation,
+                    has_quotes=True)
 
 
 def _sniff_csv(path: Path) -> tuple[str, list[str]]:
@@ -238,8 +378,17 @@ def _sniff_csv(path: Path) -> tuple[str, list[str]]:
         raise ExtractError(
             f"{path.name}, row 1 (header): not UTF-8 text at byte {error.start}; save the extract as UTF-8"
         ) from None
+    if ";" not in header_line and "," not in header_line:
+        other = next((name for char, name in (("\t", "tab"), ("|", "'|'")) if char in header_line), None)
+        raise ExtractError(
+            f"{path.name}, row 1 (header): no ',' or ';' delimiter"
+            + (f" (the header is separated by {other})" if other else "")
+            + "; extracts must use ',' or ';' between columns"
+        )
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     header = [name.strip().strip('"').strip().lower() for name in header_line.split(delimiter)]
+    # an unnamed column (e.g. a trailing delimiter) still needs a name to be read; it is ignored later
+    header = [name or f"unnamed_column_{i + 1}" for i, name in enumerate(header)]
     return delimiter, header
 
 

@@ -2,15 +2,17 @@
 
 Public API
 ----------
-``load_suite(path) -> ExpectationSuite``
-    Load a suite from a GX JSON file. Raises ``ValueError`` naming the file when the JSON is
+``load_suite(path_or_mapping) -> ExpectationSuite``
+    Load a suite from a GX JSON file (or from the already parsed JSON object). Raises ``ValueError`` naming the file when the JSON is
     malformed, when an expectation type is unknown or its kwargs are invalid (GX itself would
     silently drop such an expectation), or when ``meta.severity`` is not one of
     ``fatal``/``error``/``warn``.
 
-``validate_table(duckdb_path, table, suite_path) -> list[ExpectationOutcome]``
-    Validate one table (``"staging.claim_lines"`` or ``"claim_lines"``) of a DuckDB *file*
-    against one suite. Every expectation is compiled by GX to SQL and runs inside DuckDB
+``validate_table(duckdb_path, table, suite_path, *, expectation_parameters=None, run_name=None)``
+    Validate one table or view (``"staging.claim_lines"`` or ``"claim_lines"``) of a DuckDB *file*
+    against one suite, returning ``list[ExpectationOutcome]``. ``expectation_parameters`` fills
+    GX's ``{"$PARAMETER": name}`` placeholders in the suite (e.g. a value set read from a
+    reference table at run time); ``run_name`` names GX's run (shown in Data Docs). Every expectation is compiled by GX to SQL and runs inside DuckDB
     (GX's SQLAlchemy execution engine + the ``duckdb-engine`` dialect). The file is opened
     **read-only** and every connection is closed again before the function returns, so the
     caller can reopen the file for writing straight afterwards.
@@ -68,23 +70,55 @@ import importlib.util
 import json
 import logging
 import re
+import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import great_expectations as gx
-import sqlalchemy as sa
-from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
-from great_expectations.data_context.types.base import (
+
+def _import_great_expectations() -> None:
+    """Import GX, also in a process whose ``__main__`` is not a script (e.g. a pytest-xdist worker).
+
+    GX imports pyspark when it is installed; pyspark's ``sql.connect`` then takes a ``__main__``
+    without ``__spec__`` and ``__file__`` for a doctest run and calls ``sys.exit(0)`` when its
+    optional gRPC dependencies are missing (pyspark 4.x). ``sys.ps1`` (an interactive session)
+    turns that test off; GX then meets the ordinary ImportError it handles. Nothing else changes.
+    """
+    main = sys.modules.get("__main__")
+    embedded = (
+        main is not None
+        and getattr(main, "__spec__", None) is None
+        and not hasattr(main, "__file__")
+        and not hasattr(sys, "ps1")
+    )
+    if not embedded:
+        import great_expectations  # noqa: F401
+        return
+    sys.ps1 = ""  # type: ignore[attr-defined]
+    try:
+        import great_expectations  # noqa: F401
+    finally:
+        del sys.ps1
+
+
+_import_great_expectations()
+
+import great_expectations as gx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult  # noqa: E402
+from great_expectations.data_context.types.base import (  # noqa: E402
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
-from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+from great_expectations.expectations.expectation_configuration import (  # noqa: E402
+    ExpectationConfiguration,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -158,19 +192,27 @@ class TableValidation:
 # --------------------------------------------------------------------------------------------
 
 
-def load_suite(path: Path) -> ExpectationSuite:
+def load_suite(path: Path | Mapping[str, Any]) -> ExpectationSuite:
     """Load an ExpectationSuite from a GX JSON file, refusing anything GX would drop.
 
     The JSON is GX's own format: ``{"name": ..., "expectations": [{"type": ..., "kwargs":
     {...}, "meta": {"severity": "error"}}, ...]}``. ``name`` defaults to the file's stem.
     ``ExpectationSuite(**json)`` logs and *drops* an expectation whose type is unknown or whose
     kwargs are invalid; here that raises ``ValueError`` naming the file and the expectation.
+    ``path`` may also be the parsed JSON object itself (a suite rendered at run time); errors
+    then name the suite.
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read expectation suite JSON: {exc}") from exc
+    if isinstance(path, Mapping):
+        data = json.loads(json.dumps(path))  # a deep copy: GX and the checks below may modify it
+        if not data.get("name"):
+            raise ValueError("an expectation suite given as a mapping needs a 'name'")
+        path = Path(f"<suite {data['name']}>")
+    else:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: cannot read expectation suite JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expectation suite JSON must be an object")
     data.setdefault("name", path.stem)
@@ -206,17 +248,35 @@ def load_suite(path: Path) -> ExpectationSuite:
 # --------------------------------------------------------------------------------------------
 
 
-def validate_table(duckdb_path: Path, table: str, suite_path: Path) -> list[ExpectationOutcome]:
+def validate_table(
+    duckdb_path: Path,
+    table: str,
+    suite_path: Path | Mapping[str, Any],
+    *,
+    expectation_parameters: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+) -> list[ExpectationOutcome]:
     """Validate ``table`` (e.g. ``"staging.claim_lines"``) in a DuckDB file against a suite.
 
     Runs inside DuckDB; opens the file read-only and closes it again before returning. Raises
     ``ValueError`` for a bad suite file, a bad table name or a table that does not exist.
-    Returns one ``ExpectationOutcome`` per expectation, in suite order.
+    Returns one ``ExpectationOutcome`` per expectation, in suite order. A ``$PARAMETER`` that
+    ``expectation_parameters`` does not fill raises ``ValueError`` before anything runs (GX
+    itself would abort the whole validation); parameter names are plain identifiers.
     """
-    return run_validation(duckdb_path, table, suite_path).outcomes
+    return run_validation(
+        duckdb_path, table, suite_path, expectation_parameters=expectation_parameters, run_name=run_name
+    ).outcomes
 
 
-def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableValidation:
+def run_validation(
+    duckdb_path: Path,
+    table: str,
+    suite_path: Path | Mapping[str, Any],
+    *,
+    expectation_parameters: Mapping[str, Any] | None = None,
+    run_name: str | None = None,
+) -> TableValidation:
     """Like ``validate_table``, but also returns GX's raw validation result."""
     if importlib.util.find_spec("duckdb_engine") is None:
         raise ImportError(
@@ -230,8 +290,12 @@ def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableVali
         # '?'/'#' would end the SQLAlchemy URL's path, '$' triggers GX config substitution
         raise ValueError(f"unsupported character in DuckDB path: {duckdb_path}")
     schema, table_name = _split_table(table)
-    suite = load_suite(Path(suite_path))
+    suite = load_suite(suite_path if isinstance(suite_path, Mapping) else Path(suite_path))
     suite_name = suite.name
+    wanted = {name for exp in suite.expectations for name in _parameter_names(exp.configuration.kwargs)}
+    missing = sorted(wanted - set(expectation_parameters or {}))
+    if missing:
+        raise ValueError(f"suite {suite_name}: no value given for $PARAMETER {', '.join(missing)}")
 
     context = _ephemeral_context()
     try:
@@ -265,8 +329,15 @@ def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableVali
                 name=f"{suite_name} @ {table}", data=batch_definition, suite=suite
             )
         )
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc))
         with _duckdb_execution_engine(datasource, schema) as held:
-            gx_result = validation.run(result_format=_RESULT_FORMAT)
+            gx_result = validation.run(
+                result_format=_RESULT_FORMAT,
+                expectation_parameters=dict(expectation_parameters or {}),
+                run_id=run_id,
+            )
             if held.uses == 0:
                 raise RuntimeError(
                     "GX did not run its queries on the patched DuckDB execution engine; "
@@ -287,6 +358,19 @@ def run_validation(duckdb_path: Path, table: str, suite_path: Path) -> TableVali
             f"of suite {suite_name} on {table}"
         )
     return TableValidation(table=table, suite=suite_name, outcomes=outcomes, gx_result=gx_result)
+
+
+def _parameter_names(value: Any) -> Iterator[str]:
+    """The names of GX ``{"$PARAMETER": name}`` placeholders anywhere in ``value``."""
+    if isinstance(value, Mapping):
+        if "$PARAMETER" in value:
+            yield str(value["$PARAMETER"])
+        else:
+            for item in value.values():
+                yield from _parameter_names(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _parameter_names(item)
 
 
 def _split_table(table: str) -> tuple[str | None, str]:

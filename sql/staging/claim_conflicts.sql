@@ -25,7 +25,7 @@ SELECT
     p.deliveries,
     p.versions,
     max(CASE WHEN u.load_id = w.max_load_id THEN u.file_name END) AS used_file,
-    string_agg(DISTINCT u.file_name, ', ') AS files
+    string_agg(DISTINCT u.file_name, ', ' ORDER BY u.file_name) AS files
 FROM per_claim AS p
 JOIN usable AS u ON u.claim_id = p.claim_id
 JOIN (SELECT claim_id, max(load_id) AS max_load_id FROM usable GROUP BY claim_id) AS w ON w.claim_id = p.claim_id

@@ -1,7 +1,8 @@
 -- staging.claims_typed: every row of raw.claims with its values typed, and the first problem that stops the
 -- row from being used (reject_column, reject_reason; both null for a usable row).
 --   * dates are ISO 8601 (YYYY-MM-DD); amounts use the decimal separator sniffed for the file at load
---     (raw.load_manifest.decimal_separator; with a decimal comma, '.' is a thousands separator);
+--     (raw.load_manifest.decimal_separator; with a decimal comma, '.' is only accepted as a thousands separator
+--     in groups of three digits, so '12.5' in a decimal-comma file is rejected instead of read as 125);
 --   * privacy_flag accepts true/false, 1/0, J/N, ja/nee, y/n;
 --   * an optional value that is present but cannot be typed rejects the row, as does a missing required value,
 --     debit_credit other than D/C, a negative amount or a prestatiecode that is not in reference.prestatiecodes;
@@ -11,10 +12,17 @@ WITH source AS (
     SELECT
         r.*,
         m.file_name,
-        CASE WHEN m.decimal_separator = ',' THEN replace(replace(r.declared_amount, '.', ''), ',', '.')
-             ELSE r.declared_amount END AS declared_amount_text,
-        CASE WHEN m.decimal_separator = ',' THEN replace(replace(r.allowed_amount, '.', ''), ',', '.')
-             ELSE r.allowed_amount END AS allowed_amount_text
+        coalesce(m.decimal_separator, '.') AS decimal_separator,
+        r.declared_amount AS declared_amount_text,
+        r.allowed_amount AS allowed_amount_text,
+        CASE WHEN coalesce(m.decimal_separator, '.') <> ',' THEN r.declared_amount
+             WHEN regexp_full_match(r.declared_amount, '-?([0-9]+|[0-9]{1,3}(\.[0-9]{3})+)(,[0-9]+)?')
+                 THEN replace(replace(r.declared_amount, '.', ''), ',', '.')
+        END AS declared_amount_number,
+        CASE WHEN coalesce(m.decimal_separator, '.') <> ',' THEN r.allowed_amount
+             WHEN regexp_full_match(r.allowed_amount, '-?([0-9]+|[0-9]{1,3}(\.[0-9]{3})+)(,[0-9]+)?')
+                 THEN replace(replace(r.allowed_amount, '.', ''), ',', '.')
+        END AS allowed_amount_number
     FROM raw.claims AS r
     JOIN raw.load_manifest AS m ON m.load_id = r.load_id
 ),
@@ -23,6 +31,7 @@ typed AS (
         load_id,
         source_row,
         file_name,
+        CASE WHEN decimal_separator = ',' THEN ' (the file uses a decimal comma)' ELSE '' END AS amount_hint,
         claim_id,
         related_claim_id,
         upper(debit_credit) AS debit_credit,
@@ -43,8 +52,8 @@ typed AS (
         referral_type,
         TRY_CAST(referral_date AS DATE) AS referral_date,
         location_id,
-        TRY_CAST(declared_amount_text AS DECIMAL(14, 2)) AS declared_amount,
-        TRY_CAST(allowed_amount_text AS DECIMAL(14, 2)) AS allowed_amount,
+        TRY_CAST(declared_amount_number AS DECIMAL(14, 2)) AS declared_amount,
+        TRY_CAST(allowed_amount_number AS DECIMAL(14, 2)) AS allowed_amount,
         TRY_CAST(submitted_date AS DATE) AS submitted_date,
         -- the raw text, kept only to say why a row was rejected
         birth_year AS birth_year_text,
@@ -95,11 +104,12 @@ checked AS (
             WHEN t.service_date_text IS NULL THEN 'required value is empty'
             WHEN t.service_date IS NULL THEN 'not a date (YYYY-MM-DD): ' || t.service_date_text
             WHEN t.declared_amount_text IS NULL THEN 'required value is empty'
-            WHEN t.declared_amount IS NULL THEN 'not an amount: ' || t.declared_amount_text
+            WHEN t.declared_amount IS NULL
+                THEN 'not an amount' || t.amount_hint || ': ' || t.declared_amount_text
             WHEN t.declared_amount < 0 THEN 'negative amount (the sign comes from debit_credit): '
                 || t.declared_amount_text
             WHEN t.allowed_amount_text IS NOT NULL AND t.allowed_amount IS NULL
-                THEN 'not an amount: ' || t.allowed_amount_text
+                THEN 'not an amount' || t.amount_hint || ': ' || t.allowed_amount_text
             WHEN t.allowed_amount < 0 THEN 'negative amount (the sign comes from debit_credit): '
                 || t.allowed_amount_text
             WHEN t.birth_year_text IS NOT NULL AND t.birth_year IS NULL THEN 'not a year: ' || t.birth_year_text

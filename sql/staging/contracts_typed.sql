@@ -4,19 +4,24 @@ WITH source AS (
     SELECT
         r.*,
         m.file_name,
-        CASE WHEN m.decimal_separator = ',' THEN replace(replace(r.omzetmaximum, '.', ''), ',', '.')
-             ELSE r.omzetmaximum END AS omzetmaximum_text
+        coalesce(m.decimal_separator, '.') AS decimal_separator,
+        r.omzetmaximum AS omzetmaximum_text,
+        -- with a decimal comma, '.' is only a thousands separator (groups of three digits): '12.5' is rejected
+        CASE WHEN coalesce(m.decimal_separator, '.') <> ',' THEN r.omzetmaximum
+             WHEN regexp_full_match(r.omzetmaximum, '-?([0-9]+|[0-9]{1,3}(\.[0-9]{3})+)(,[0-9]+)?')
+                 THEN replace(replace(r.omzetmaximum, '.', ''), ',', '.')
+        END AS omzetmaximum_number
     FROM raw.contracts AS r
     JOIN raw.load_manifest AS m ON m.load_id = r.load_id
 ),
 typed AS (
     SELECT
-        load_id, source_row, file_name, provider_agb,
+        load_id, source_row, file_name, decimal_separator, provider_agb,
         TRY_CAST(year AS INTEGER) AS year,
         year AS year_text,
         provider_name,
         lower(provider_type) AS provider_type,
-        TRY_CAST(omzetmaximum_text AS DECIMAL(16, 2)) AS omzetmaximum,
+        TRY_CAST(omzetmaximum_number AS DECIMAL(16, 2)) AS omzetmaximum,
         omzetmaximum_text
     FROM source
 )
@@ -37,6 +42,7 @@ SELECT
         WHEN provider_type NOT IN ('vrijgevestigde', 'instelling', 'geintegreerde_instelling')
             THEN 'not vrijgevestigde, instelling or geintegreerde_instelling: ' || provider_type
         WHEN omzetmaximum_text IS NOT NULL AND (omzetmaximum IS NULL OR omzetmaximum < 0)
-            THEN 'not an amount >= 0: ' || omzetmaximum_text
+            THEN 'not an amount >= 0' || CASE WHEN decimal_separator = ',' THEN ' (the file uses a decimal comma)'
+                 ELSE '' END || ': ' || omzetmaximum_text
     END AS reject_reason
 FROM typed

@@ -1,0 +1,152 @@
+"""The dashboards as Dagster assets: one step renders every page from the published warehouse into
+DATA_DIR/dashboards (written beside it and swapped into place), and reports one materialisation per page:
+
+* ``dashboards/overview`` -- index.html, the scorecard;
+* ``dashboards/benchmark_<name>`` -- one per benchmark in the registry (benchmark_<name>.html);
+* ``dashboards/providers`` -- the provider profiles (provider_<agb>.html).
+
+Each carries a link to its page (a file:// URL, plus an http:// URL when ``praktijkvariatie serve`` serves the
+folder), the path, its key numbers and, for the overview and the benchmark pages, a small PNG preview taken
+with the machine's headless Chromium (skipped, with a note, when there is no ``chromium`` or when
+PRAKTIJKVARIATIE_DASHBOARD_PREVIEWS=0).
+
+The step reads the *published* warehouse read-only, so it depends on ``published_warehouse`` and must come
+after it in the graph; it never takes the writer lock.
+"""
+
+import base64
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from dashboards.preview import find_browser, screenshots
+from dashboards.render import Page, RenderResult, benchmark_file, build_dashboards
+from pipelines.benchmarks.registry import benchmarks
+from pipelines.resources import ENV_PREFIX, PipelineSettings
+from pipelines.transform.assets import asset_key
+
+GROUP = "dashboards"
+PREVIEWS_ENV = f"{ENV_PREFIX}DASHBOARD_PREVIEWS"  # "0" / "false": no screenshots
+DASHBOARDS_URL_ENV = f"{ENV_PREFIX}DASHBOARDS_URL"  # set by `praktijkvariatie serve`: http://127.0.0.1:8080/
+PUBLISHED = dg.AssetKey(["published_warehouse"])
+OVERVIEW = dg.AssetKey(["dashboards", "overview"])
+PROVIDERS = dg.AssetKey(["dashboards", "providers"])
+KINDS = {"plotly", "html"}
+
+
+def benchmark_page_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["dashboards", f"benchmark_{name}"])
+
+
+def page_key(page: Page) -> dg.AssetKey:
+    if page.key == "overview":
+        return OVERVIEW
+    if page.key == "providers":
+        return PROVIDERS
+    return dg.AssetKey(["dashboards", page.key])
+
+
+def dashboard_specs() -> list[dg.AssetSpec]:
+    common = [PUBLISHED, asset_key("core.run_parameters"), asset_key("core.provider_years")]
+    items = benchmarks()
+    specs = [dg.AssetSpec(
+        OVERVIEW, group_name=GROUP, kinds=KINDS,
+        deps=[*common, asset_key("marts.provider_scorecard"), asset_key("marts.benchmark_results"),
+              *(asset_key(b.table) for b in items)],
+        description="index.html: the scorecard (providers x benchmarks, meets / misses / not applicable), "
+                    "how many providers miss each norm, links to every benchmark and provider page.",
+    )]
+    for b in items:
+        specs.append(dg.AssetSpec(
+            benchmark_page_key(b.name), group_name=GROUP, kinds=KINDS,
+            deps=[*common, asset_key(b.table), asset_key("marts.benchmark_trends"),
+                  asset_key("core.policy_parameters")],
+            description=f"{benchmark_file(b.name)}: {b.title}. Funnel plot with control limits, distribution "
+                        "with the threshold, peer deciles over months and the providers missing the norm.",
+        ))
+    specs.append(dg.AssetSpec(
+        PROVIDERS, group_name=GROUP, kinds=KINDS,
+        deps=[*common, asset_key("marts.provider_scorecard"), asset_key("marts.benchmark_trends"),
+              *(asset_key(b.table) for b in items)],
+        description="provider_<agb>.html: one profile per provider, every benchmark against its peers, the "
+                    "monthly trend and earlier years.",
+    ))
+    return specs
+
+
+def previews_enabled() -> bool:
+    return os.environ.get(PREVIEWS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _preview_pages(result: RenderResult) -> list[Page]:
+    """Overview and benchmark pages only (not one per provider): a handful of screenshots per run."""
+    return [p for p in result.pages if p.key != "providers"]
+
+
+def _take_previews(result: RenderResult, log) -> tuple[dict[str, str], str]:
+    """{page key: base64 PNG} and a note when previews were skipped."""
+    if not previews_enabled():
+        return {}, f"preview skipped: {PREVIEWS_ENV} is off"
+    if find_browser() is None:
+        return {}, "preview skipped: no chromium on this machine (apt-get install chromium)"
+    pages = _preview_pages(result)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pv-previews-") as tmp:
+        pairs = [(result.out_dir / p.filename, Path(tmp) / f"{p.key}.png") for p in pages]
+        done = screenshots(pairs, fragment="preview")
+        out = {p.key: base64.b64encode(png.read_bytes()).decode("ascii")
+               for p, (_, png) in zip(pages, pairs, strict=True) if done.get(png)}
+    log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s")
+    return out, ("" if len(out) == len(pages) else "preview failed: chromium did not write a screenshot")
+
+
+def _metadata(page: Page, result: RenderResult, preview: str | None, note: str) -> dict:
+    path = result.out_dir / page.filename
+    meta: dict = {
+        "page": dg.MetadataValue.url(path.resolve().as_uri()),
+        "path": dg.MetadataValue.path(str(path)),
+    }
+    base_url = os.environ.get(DASHBOARDS_URL_ENV, "")
+    if base_url:
+        meta["page_http"] = dg.MetadataValue.url(base_url.rstrip("/") + "/" + page.filename)
+    if preview:
+        meta["preview"] = dg.MetadataValue.md(f"![{page.title}](data:image/png;base64,{preview})")
+    elif page.key != "providers":
+        meta["preview"] = dg.MetadataValue.text(note or "preview skipped")
+    meta["figures"] = page.figures
+    for key, value in page.numbers.items():
+        if value is None:
+            continue
+        meta[key] = round(value, 4) if isinstance(value, float) else value
+    if result.run is not None:
+        meta["as_of"] = result.run.as_of.isoformat()
+        meta["policy"] = result.run.policy
+    return meta
+
+
+def dashboard_assets() -> list[dg.AssetsDefinition]:
+    specs = dashboard_specs()
+
+    @dg.multi_asset(specs=specs, name="dashboards", can_subset=False,
+                    description="Render every dashboard page from the published warehouse into "
+                                "DATA_DIR/dashboards (atomically swapped into place).")
+    def dashboards(context: dg.AssetExecutionContext, settings: PipelineSettings):
+        warehouse = settings.warehouse
+        if not warehouse.published_path.is_file():
+            raise FileNotFoundError(f"no published warehouse at {warehouse.published_path}: run the pipeline first")
+        result = build_dashboards(warehouse.published_path, warehouse.dashboards_dir,
+                                  min_cell_size=settings.min_cell_size)
+        context.log.info(f"rendered {len(result.pages) - 1 + result.provider_pages} pages in "
+                         f"{result.seconds:.1f} s ({result.total_bytes / 1e6:.1f} MB) into {result.out_dir}")
+        previews, note = _take_previews(result, context.log)
+        for page in result.pages:
+            meta = _metadata(page, result, previews.get(page.key), note)
+            if page.key == "overview":
+                meta.update(render_seconds=round(result.seconds, 2), size_mb=round(result.total_bytes / 1e6, 2),
+                            pages=len(result.pages) - 1 + result.provider_pages)
+            yield dg.MaterializeResult(asset_key=page_key(page), metadata=meta)
+
+    return [dashboards]

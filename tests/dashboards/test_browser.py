@@ -1,0 +1,74 @@
+"""Every generated page opened in headless Chromium (no network): each figure is drawn by plotly.js and no
+script error occurs. Skipped when the machine has no chromium (``make test`` installs it)."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dashboards.preview import dump_dom, find_browser, screenshot
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(find_browser() is None, reason="chromium is not installed (apt-get install chromium)"),
+]
+
+PLOT_DIV = re.compile(r'<div id="(fig-[a-z-]+)" class="pv-plot"')
+
+
+def _check(page: Path) -> list[str]:
+    """Problems of one page: empty list when every figure rendered without an error."""
+    source = page.read_text(encoding="utf-8")
+    expected = PLOT_DIV.findall(source)
+    dom = dump_dom(page, budget_ms=5000, timeout=90)
+    problems = []
+    if "<body" not in dom:
+        return [f"{page.name}: chromium returned no DOM"]
+    errors = re.search(r'data-render-errors="([^"]*)"', dom)
+    if errors:
+        problems.append(f"{page.name}: script error: {errors.group(1)}")
+    rendered = re.search(r'data-plots-rendered="(\d+)"', dom)
+    if not rendered or int(rendered.group(1)) != len(expected):
+        problems.append(f"{page.name}: {rendered.group(0) if rendered else 'no data-plots-rendered'}, "
+                        f"expected {len(expected)} figures")
+    for fig_id in expected:
+        # after Plotly.newPlot the div carries js-plotly-plot and contains the main SVG of the plot
+        opening = re.search(rf'<div id="{fig_id}" class="[^"]*"', dom)
+        start = dom.find(f'<div id="{fig_id}"')
+        following = dom[start:start + 20000]
+        if not opening or "js-plotly-plot" not in opening.group(0) or 'class="main-svg"' not in following:
+            problems.append(f"{page.name}: figure {fig_id} was not drawn")
+    if dom.count('class="main-svg"') < len(expected):
+        problems.append(f"{page.name}: fewer main-svg elements than figures")
+    return problems
+
+
+def test_every_page_renders_offline_without_errors(rendered):
+    pages = sorted(rendered.out_dir.glob("*.html"))
+    assert len(pages) >= 2 + rendered.provider_pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r'<(script|link)\b[^>]*(src|href)="(https?:)?//', text), page.name
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        problems = [p for result in pool.map(_check, pages) for p in result]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_page_with_a_broken_script_is_detected(rendered, tmp_path):
+    """The check above would notice a failure: a page whose figure JSON is corrupt reports an error."""
+    source = (rendered.out_dir / "index.html").read_text(encoding="utf-8")
+    broken = tmp_path / "index.html"
+    broken.write_text(re.sub(r'(id="fig-missing-data">)\{', r"\1{oops", source, count=1), encoding="utf-8")
+    for name in ("plotly.min.js", "dashboard.js", "dashboard.css"):
+        (tmp_path / name).symlink_to(rendered.out_dir / name)
+    problems = _check(broken)
+    assert any("script error" in p for p in problems), problems
+
+
+def test_preview_screenshot(rendered, tmp_path):
+    png = tmp_path / "overview.png"
+    assert screenshot(rendered.out_dir / "index.html", png, fragment="preview")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

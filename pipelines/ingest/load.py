@@ -154,15 +154,20 @@ def _load_file(
         rows_in_file = None  # checked in _read_csv_into_landing
 
     def text(column: str) -> str:
-        return f"CAST({column} AS VARCHAR)" if column in present else "CAST(NULL AS VARCHAR)"
+        return f"CAST(src.{column} AS VARCHAR)" if column in present else "CAST(NULL AS VARCHAR)"
 
     decimal_separator = _sniff_decimal_separator(con, source, kind, present, path)
     selected = []
+    keyed = ""
     for column in kind.columns:
         if column == IDENTIFIER_COLUMN:
-            # an empty or blank client_id stays NULL (rejected in staging), it is never hashed as ''
+            # Each distinct client_id is hashed once (a client has many lines) and joined back; an empty or
+            # blank client_id stays NULL (rejected in staging), it is never hashed as ''.
             client_id = f"NULLIF(trim({text(column)}), '')"
-            selected.append(f"{hmac_sql(client_id)} AS {PSEUDONYM_COLUMN}")
+            keyed = (f" LEFT JOIN (SELECT id, {hmac_sql('id')} AS client_key FROM "
+                     f"(SELECT DISTINCT {client_id} AS id FROM {source} AS src) WHERE id IS NOT NULL) AS keys "
+                     f"ON keys.id = {client_id}")
+            selected.append(f"keys.client_key AS {PSEUDONYM_COLUMN}")
         else:
             selected.append(f"NULLIF(trim({text(column)}), '') AS {column}")
     # Reading and sniffing happened above, outside the transaction; the file's rows, its rejected lines and
@@ -174,7 +179,8 @@ def _load_file(
     if source != "landing_rows":
         params["path"] = str(path)
     con.execute(
-        f"INSERT INTO raw.{kind.name} SELECT $load_id, source_row, {', '.join(selected)} FROM {source}",
+        f"INSERT INTO raw.{kind.name} SELECT $load_id, src.source_row, {', '.join(selected)} "
+        f"FROM {source} AS src{keyed}",
         params,
     )
     rows = con.execute(f"SELECT count(*) FROM raw.{kind.name} WHERE load_id = ?", [load_id]).fetchone()[0]

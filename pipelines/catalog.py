@@ -1,7 +1,8 @@
 """The warehouse as a documented public interface: table and column comments, and the data dictionary.
 
 Table comments come from the header comment of each SQL file (or the docstring-like description of the few
-tables Python writes); column comments from ``sql/columns.yml``. They are applied with ``COMMENT ON`` before
+tables Python writes); column comments from ``sql/columns.yml`` (a table created from commented DDL, such as
+the quality results, may carry its own). They are applied with ``COMMENT ON`` before
 every publish, and the data dictionary is generated from the warehouse catalogue itself
 (``duckdb_tables()``/``duckdb_columns()``), so it describes exactly what a data engineer will find.
 """
@@ -76,13 +77,13 @@ def apply_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
         if name in tables:
             con.execute(f"COMMENT ON {kind} {name} IS {_literal(tables[name])}")
         described = (columns.get(name) or {}).get("columns") or {}
-        for (column,) in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        for column, existing in con.execute(
+            "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
             "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]
         ).fetchall():
             if column in described:
                 con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(str(described[column]).strip())}')
-            else:
+            elif not existing:  # tables created from commented DDL (quality results) document themselves
                 undocumented.append(f"{name}.{column}")
     return undocumented
 

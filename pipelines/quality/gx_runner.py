@@ -80,6 +80,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pipelines.quality.suites import parameter_names
+
 
 def _import_great_expectations() -> None:
     """Import GX, also in a process whose ``__main__`` is not a script (e.g. a pytest-xdist worker).
@@ -292,7 +294,7 @@ def run_validation(
     schema, table_name = _split_table(table)
     suite = load_suite(suite_path if isinstance(suite_path, Mapping) else Path(suite_path))
     suite_name = suite.name
-    wanted = {name for exp in suite.expectations for name in _parameter_names(exp.configuration.kwargs)}
+    wanted = {name for exp in suite.expectations for name in parameter_names(exp.configuration.kwargs)}
     missing = sorted(wanted - set(expectation_parameters or {}))
     if missing:
         raise ValueError(f"suite {suite_name}: no value given for $PARAMETER {', '.join(missing)}")
@@ -358,19 +360,6 @@ def run_validation(
             f"of suite {suite_name} on {table}"
         )
     return TableValidation(table=table, suite=suite_name, outcomes=outcomes, gx_result=gx_result)
-
-
-def _parameter_names(value: Any) -> Iterator[str]:
-    """The names of GX ``{"$PARAMETER": name}`` placeholders anywhere in ``value``."""
-    if isinstance(value, Mapping):
-        if "$PARAMETER" in value:
-            yield str(value["$PARAMETER"])
-        else:
-            for item in value.values():
-                yield from _parameter_names(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _parameter_names(item)
 
 
 def _split_table(table: str) -> tuple[str | None, str]:

@@ -82,7 +82,7 @@ class SuiteBinding:
 
     @property
     def parameter_names(self) -> list[str]:
-        return sorted(set(_parameter_names(self.expectations)))
+        return sorted(set(parameter_names(self.expectations)))
 
     @property
     def asset_path(self) -> str:
@@ -214,16 +214,17 @@ def _render(value: Any, context: Mapping[str, str], label: str) -> Any:
     return value
 
 
-def _parameter_names(value: Any) -> Iterable[str]:
+def parameter_names(value: Any) -> Iterable[str]:
+    """The names of GX ``{"$PARAMETER": name}`` placeholders anywhere in ``value``."""
     if isinstance(value, Mapping):
         if "$PARAMETER" in value:
             yield str(value["$PARAMETER"])
         else:
             for item in value.values():
-                yield from _parameter_names(item)
-    elif isinstance(value, list):
+                yield from parameter_names(item)
+    elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from _parameter_names(item)
+            yield from parameter_names(item)
 
 
 def resolve_parameters(con: Any, names: Iterable[str]) -> dict[str, Any]:

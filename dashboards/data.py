@@ -94,6 +94,16 @@ def policy_parameters(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """).pl()
 
 
+def profile_comparison(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """Every benchmark value under every policy profile (marts.profile_comparison), or None without it."""
+    if not table_exists(con, "marts.profile_comparison"):
+        return None
+    return con.sql("""
+        SELECT policy, benchmark, provider_agb, year, value, meets_norm, volume
+        FROM marts.profile_comparison
+    """).pl()
+
+
 def scorecard(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql("""
         SELECT provider_agb, year, provider_name, provider_type,

@@ -207,6 +207,8 @@ class Model:
     trend_notes: dict[str, str]
     trend_deciles: dict[str, pl.DataFrame]
     rows_by_provider: dict[str, dict[tuple[str, int], dict]]
+    # other policy profiles (marts.profile_comparison): policy -> (provider, year) -> benchmark -> row
+    other_profiles: dict[str, dict[tuple[str, int], dict[str, dict]]] = field(default_factory=dict)
 
     def nav(self) -> str:
         links = ['<a href="index.html">Overview</a>']
@@ -288,7 +290,23 @@ def load_model(con: duckdb.DuckDBPyConnection, min_cell_size: int,
             trend_deciles[d.name] = data.decile_frame(t, ["period_end"])
     return Model(run=run, year=year, years=years, min_cell_size=min_cell_size, scorecard=score, items=loaded,
                  parameters=parameters, stats=stats, signals=signals, trends=trends, trend_notes=notes,
-                 trend_deciles=trend_deciles, rows_by_provider=rows_by_provider)
+                 trend_deciles=trend_deciles, rows_by_provider=rows_by_provider,
+                 other_profiles=_other_profiles(con, run.policy, loaded, min_cell_size))
+
+
+def _other_profiles(con: duckdb.DuckDBPyConnection, run_policy: str, loaded: list[data.BenchmarkData],
+                    min_cell_size: int) -> dict[str, dict[tuple[str, int], dict[str, dict]]]:
+    """Scorecard cells under the other policy profiles; values from fewer clients than the minimum suppressed."""
+    frame = data.profile_comparison(con)
+    if frame is None:
+        return {}
+    counts_clients = {d.name: d.counts_clients for d in loaded}
+    out: dict[str, dict[tuple[str, int], dict[str, dict]]] = {}
+    for r in frame.filter(pl.col("policy") != run_policy).iter_rows(named=True):
+        small = counts_clients.get(r["benchmark"]) and (r["volume"] is None or r["volume"] < min_cell_size)
+        cell = {"value": None if small else r["value"], "meets_norm": r["meets_norm"], "value_suppressed": bool(small)}
+        out.setdefault(r["policy"], {}).setdefault((r["provider_agb"], r["year"]), {})[r["benchmark"]] = cell
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -360,11 +378,16 @@ def overview_page(model: Model) -> tuple[str, Page]:
                            for yy in model.years)
     type_options = '<option value="">all types</option>' + "".join(
         f'<option value="{esc(t)}">{esc(t)}</option>' for t in types)
+    policies = [model.run.policy, *sorted(model.other_profiles)]  # this run first, then the others
+    policy_options = "".join(
+        f'<option value="{esc(p)}"{" selected" if p == model.run.policy else ""}>{esc(p)}'
+        f'{" (this run)" if p == model.run.policy else ""}</option>' for p in policies)
     body.append(
         "<h2>Scorecard</h2>"
         '<div class="pv-filters">'
         f'<label>Year <select id="pv-year"><option value="">all years</option>{year_options}</select></label>'
         f'<label>Provider type <select id="pv-type">{type_options}</select></label>'
+        f'<label>Policy profile <select id="pv-policy">{policy_options}</select></label>'
         '<label>Search <input type="text" id="pv-search" placeholder="name or AGB"></label>'
         '<label><input type="checkbox" id="pv-missing"> only providers missing a norm</label>'
         '<span><b id="pv-shown"></b> rows shown</span></div>'
@@ -377,21 +400,28 @@ def overview_page(model: Model) -> tuple[str, Page]:
     headers = [("AGB", "text"), ("Provider", "text"), ("Type", "text"), ("Year", "num"), ("Norms missed", "num")]
     headers += [(d.benchmark.title, "num") for d in model.items]
     rows = []
-    for r in model.scorecard.iter_rows(named=True):
-        agb = r["provider_agb"]
-        own = model.rows_by_provider.get(agb, {})
-        name = r["provider_name"] or ""
-        cells = [
-            td(f'<a href="{provider_file(agb)}">{esc(agb)}</a>', raw=True),
-            td(f'<a href="{provider_file(agb)}">{esc(name or agb)}</a>', "pv-name", raw=True),
-            td(r["provider_type"] or ""),
-            td(r["year"], num=True, sort=r["year"]),
-            td(r["norms_missed"], num=True, sort=r["norms_missed"], cls="miss" if r["norms_missed"] else None),
-        ]
-        cells += [value_cell(d, own.get((d.name, r["year"])), model.min_cell_size) for d in model.items]
-        rows.append(f'<tr data-year="{r["year"]}" data-type="{esc(r["provider_type"] or "")}" '
-                    f'data-missed="{r["norms_missed"]}" data-search="{esc((agb + " " + name).lower())}">'
-                    + "".join(cells) + "</tr>")
+    for policy in policies:
+        for r in model.scorecard.iter_rows(named=True):
+            agb, year = r["provider_agb"], r["year"]
+            if policy == model.run.policy:
+                own = model.rows_by_provider.get(agb, {})
+                cells_rows = {d.name: own.get((d.name, year)) for d in model.items}
+                missed = r["norms_missed"]
+            else:
+                cells_rows = model.other_profiles[policy].get((agb, year), {})
+                missed = sum(1 for c in cells_rows.values() if c["meets_norm"] is False)
+            name = r["provider_name"] or ""
+            cells = [
+                td(f'<a href="{provider_file(agb)}">{esc(agb)}</a>', raw=True),
+                td(f'<a href="{provider_file(agb)}">{esc(name or agb)}</a>', "pv-name", raw=True),
+                td(r["provider_type"] or ""),
+                td(year, num=True, sort=year),
+                td(missed, num=True, sort=missed, cls="miss" if missed else None),
+            ]
+            cells += [value_cell(d, cells_rows.get(d.name), model.min_cell_size) for d in model.items]
+            rows.append(f'<tr data-policy="{esc(policy)}" data-year="{year}" '
+                        f'data-type="{esc(r["provider_type"] or "")}" data-missed="{missed}" '
+                        f'data-search="{esc((agb + " " + name).lower())}">' + "".join(cells) + "</tr>")
     footer = ('<tr><td colspan="5">Providers missing the norm (rows shown)</td>'
               + "".join(f'<td class="pv-n" data-bench="{esc(d.name)}"></td>' for d in model.items) + "</tr>")
     body.append('<div class="pv-scroll">' + table(headers, rows, table_id="pv-scorecard", footer=footer) + "</div>")

@@ -72,13 +72,15 @@ var PV = (function () {
   function applyFilters(table) {
     var year = document.getElementById("pv-year");
     var type = document.getElementById("pv-type");
+    var policy = document.getElementById("pv-policy");
     var search = document.getElementById("pv-search");
     var onlyMissing = document.getElementById("pv-missing");
     var q = search ? search.value.trim().toLowerCase() : "";
     var shown = 0;
     var counts = {};
     Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-      var ok = (!year || !year.value || row.dataset.year === year.value)
+      var ok = (!policy || !row.dataset.policy || row.dataset.policy === policy.value)
+        && (!year || !year.value || row.dataset.year === year.value)
         && (!type || !type.value || row.dataset.type === type.value)
         && (!q || row.dataset.search.indexOf(q) >= 0)
         && (!onlyMissing || !onlyMissing.checked || parseInt(row.dataset.missed || "0", 10) > 0);
@@ -104,7 +106,7 @@ var PV = (function () {
   function setupFilters() {
     var table = document.getElementById("pv-scorecard");
     if (!table) return;
-    ["pv-year", "pv-type", "pv-search", "pv-missing"].forEach(function (id) {
+    ["pv-year", "pv-type", "pv-policy", "pv-search", "pv-missing"].forEach(function (id) {
       var el = document.getElementById(id);
       if (el) el.addEventListener(el.tagName === "INPUT" && el.type === "text" ? "input" : "change", function () { applyFilters(table); });
     });

@@ -118,7 +118,21 @@ def benchmark_trends(context: dg.AssetExecutionContext, settings: PipelineSettin
     return dg.MaterializeResult(metadata={"rows": rows, "months": settings.trend_months})
 
 
+@dg.asset(key=["marts", "profile_comparison"], deps=[asset_key("marts.benchmark_results")],
+          group_name="marts", kinds={"duckdb", "sql"}, pool=WAREHOUSE_POOL,
+          description="marts.profile_comparison: every benchmark for every provider-year under every policy "
+                      "profile in profiles/, so analysts can compare insurers' norms side by side.")
+def profile_comparison(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
+    from pipelines.benchmarks.profile_comparison import build_profile_comparison
+    from pipelines.benchmarks.profiles import available_profiles
+
+    required = required_parameters(benchmarks())
+    profiles = [load_profile(name, required=required) for name in available_profiles()]
+    with settings.warehouse.connect() as con:
+        rows = build_profile_comparison(con, benchmarks(), profiles)
+    return dg.MaterializeResult(metadata={"rows": rows, "profiles": ", ".join(p.name for p in profiles)})
+
+
 def benchmark_assets() -> list[dg.AssetsDefinition]:
     return [run_parameters, policy_parameters, *(benchmark_asset(b) for b in benchmarks()),
-            benchmark_results, provider_scorecard, benchmark_trends]
-
+            benchmark_results, provider_scorecard, benchmark_trends, profile_comparison]

@@ -12,10 +12,8 @@ import duckdb
 
 from pipelines.benchmarks.profiles import Profile
 from pipelines.benchmarks.registry import Benchmark
-from pipelines.benchmarks.results import results_sql
-from pipelines.sql_models import in_dependency_order, models, remap_schemas
-
-SCRATCH = {"core": "profile_core", "marts": "profile_marts"}
+from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
+from pipelines.sql_models import in_dependency_order, models
 
 DDL = """
 CREATE OR REPLACE TABLE marts.profile_comparison (
@@ -43,32 +41,20 @@ def build_profile_comparison(con: duckdb.DuckDBPyConnection, items: tuple[Benchm
                              profiles: list[Profile]) -> int:
     con.execute(DDL)
     rebuilt, kept = policy_dependent_models()
-    (warehouse,) = con.execute("SELECT current_database()").fetchone()
-    for name in SCRATCH.values():
-        con.execute(f"ATTACH ':memory:' AS {name}")
-    try:
-        as_is = {m.name for m in kept} | {"claim_lines", "run_parameters"}
-        for table in sorted(as_is):
-            con.execute(f'CREATE VIEW profile_core.{table} AS SELECT * FROM "{warehouse}".core.{table}')
-        con.execute("CREATE TABLE profile_core.policy_parameters (policy VARCHAR, benchmark VARCHAR, "
+    with scratch_databases(con) as warehouse:
+        for table in sorted({m.name for m in kept} | {"claim_lines", "run_parameters"}):
+            con.execute(f'CREATE VIEW scratch_core.{table} AS SELECT * FROM "{warehouse}".core.{table}')
+        con.execute("CREATE TABLE scratch_core.policy_parameters (policy VARCHAR, benchmark VARCHAR, "
                     "parameter VARCHAR, value VARCHAR, source VARCHAR)")
         for profile in profiles:
-            con.execute("DELETE FROM profile_core.policy_parameters")
-            con.executemany("INSERT INTO profile_core.policy_parameters VALUES (?, ?, ?, ?, ?)", profile.rows())
-            for model in rebuilt:
-                con.execute(f"CREATE OR REPLACE TABLE profile_core.{model.name} AS\n"
-                            f"{remap_schemas(model.sql, SCRATCH)}")
-            for benchmark in items:
-                con.execute(f"CREATE OR REPLACE TABLE profile_marts.{benchmark.name} AS\n"
-                            f"{remap_schemas(benchmark.model.sql, SCRATCH)}")
+            con.execute("DELETE FROM scratch_core.policy_parameters")
+            con.executemany("INSERT INTO scratch_core.policy_parameters VALUES (?, ?, ?, ?, ?)", profile.rows())
+            rebuild(con, rebuilt, items)
             con.execute(
                 f"""INSERT INTO marts.profile_comparison
                 SELECT $policy, benchmark, provider_agb, year, provider_type, numerator, denominator, value,
                        threshold, meets_norm, volume
-                FROM ({remap_schemas(results_sql(items), SCRATCH)}) AS r""",
+                FROM ({results_sql_in_scratch(items)}) AS r""",
                 {"policy": profile.name},
             )
-    finally:
-        for name in SCRATCH.values():
-            con.execute(f"DETACH {name}")
     return con.execute("SELECT count(*) FROM marts.profile_comparison").fetchone()[0]

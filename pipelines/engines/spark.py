@@ -39,7 +39,8 @@ from pathlib import Path, PurePosixPath
 from pipelines.benchmarks.profiles import load_profile
 from pipelines.benchmarks.registry import benchmarks, required_parameters
 from pipelines.benchmarks.results import results_sql, scorecard_sql
-from pipelines.benchmarks.trends import SCRATCH, TAKEN_AS_IS, month_ends
+from pipelines.benchmarks.scratch import SCRATCH
+from pipelines.benchmarks.trends import TAKEN_AS_IS, month_ends
 from pipelines.contract import IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, kind_of, raw_columns
 from pipelines.engines.dialect import to_spark
 from pipelines.ingest.pseudonymise import hmac_pads
@@ -558,7 +559,7 @@ class _Tables:
             self.say(f"{table} written")
 
     def save_scratch(self, schema: str, name: str, frame) -> None:
-        """A scratch table (trend_core, trend_marts), replaced at every month end, dropped by drop_scratch."""
+        """A scratch table (scratch_core, scratch_marts), replaced at every month end, dropped by drop_scratch."""
         qualified = self.name(schema, name)
         if self.catalog == "databases":
             frame.write.mode("overwrite").saveAsTable(qualified)  # managed: DROP removes its files
@@ -786,7 +787,7 @@ def _quarantine(item: LandingFile, out_dir: str | Path) -> None:
 
 def _trends(spark, tables: _Tables, items, months: int):
     """marts.benchmark_trends as pipelines/benchmarks/trends.py builds it: at each month end the core and mart SQL
-    run over core.claim_lines up to that date, into scratch tables trend_core.* and trend_marts.* (the same
+    run over core.claim_lines up to that date, into scratch tables scratch_core.* and scratch_marts.* (the same
     SCRATCH mapping of the SQL), which are dropped at the end."""
     (as_of,) = tables.table("core", "run_parameters").select("as_of").first()
     core_models = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]

@@ -1,0 +1,32 @@
+"""marts.benchmark_trends: the value at a month end is what a run with that month end as as-of date publishes."""
+
+import datetime as dt
+
+from pipelines.benchmarks.trends import month_ends
+from tests.benchmarks import test_diagnostics_only_share as diagnostics
+from tests.benchmarks import test_turnover_cap as turnover
+from tests.builders import rows
+
+# the diagnostics extract moved to providers of its own, so the turnover of 00000001 is the turnover extract's
+CLAIMS = [*turnover.CLAIMS, *[{**c, "claim_id": "d-" + c["claim_id"], "provider_agb": "9" + c["provider_agb"][1:],
+                               "related_claim_id": c["related_claim_id"] and "d-" + c["related_claim_id"]}
+                              for c in diagnostics.CLAIMS]]
+CONTRACTS = turnover.CONTRACTS
+COLUMNS = "benchmark, provider_agb, year, numerator, denominator, value, threshold, meets_norm, volume"
+
+
+def test_month_ends_count_back_from_the_as_of_date():
+    assert month_ends(dt.date(2025, 3, 10), 3) == [dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 10)]
+
+
+def test_a_month_end_of_the_trend_equals_a_run_as_of_that_date(warehouse_for):
+    trend = warehouse_for(CLAIMS, CONTRACTS, as_of="2025-03-31", trend_months=3)
+    as_of_february = warehouse_for(CLAIMS, CONTRACTS, as_of="2025-02-28")
+    at_february = rows(trend, f"SELECT {COLUMNS} FROM marts.benchmark_trends WHERE period_end = DATE '2025-02-28'")
+    published = rows(as_of_february, f"SELECT {COLUMNS} FROM marts.benchmark_results WHERE year = 2025")
+    key = lambda r: (r["benchmark"], r["provider_agb"])  # noqa: E731
+    assert sorted(at_february, key=key) == sorted(published, key=key)
+    statuses = {r["period_end"]: r["value"] for r in rows(
+        trend, "SELECT period_end, value FROM marts.benchmark_trends "
+               "WHERE benchmark = 'turnover_cap' AND provider_agb = '00000001' ORDER BY period_end")}
+    assert statuses == {dt.date(2025, 1, 31): 0.3, dt.date(2025, 2, 28): 0.6, dt.date(2025, 3, 31): 0.8}

@@ -633,6 +633,7 @@ def run_spark(
     tables.save("marts.provider_scorecard", tables.sql(scorecard_sql(items)))
     if trend_months > 0:
         tables.save("marts.benchmark_trends", _trends(spark, tables, items, trend_months))
+    tables.save("marts.profile_comparison", _profile_comparison(spark, tables, items))
     return dict(tables.written)
 
 
@@ -813,6 +814,35 @@ def _trends(spark, tables: _Tables, items, months: int):
         month = tables.sql(results_sql(items), SCRATCH).where(f"year = {period_end.year}").selectExpr(
             *_split_select(selected))
         results.append(month.localCheckpoint())  # kept: the scratch tables change for the next month end
+    tables.drop_scratch()
+    return _union(results)
+
+
+def _profile_comparison(spark, tables: _Tables, items):
+    """marts.profile_comparison as pipelines/benchmarks/profile_comparison.py builds it: the marts under every
+    profile in profiles/, rebuilding only the core tables that read the policy parameters."""
+    from pyspark.sql import functions as F
+
+    from pipelines.benchmarks.profile_comparison import policy_dependent_models
+    from pipelines.benchmarks.profiles import available_profiles
+
+    rebuilt, kept = policy_dependent_models()
+    for table in sorted({m.name for m in kept} | {"claim_lines", "run_parameters"}):
+        tables.save_scratch(SCRATCH["core"], table, tables.table("core", table))
+    required = required_parameters(items)
+    results = []
+    for name in available_profiles():
+        profile = load_profile(name, required=required)
+        tables.save_scratch(SCRATCH["core"], "policy_parameters", spark.createDataFrame(
+            profile.rows(), "policy STRING, benchmark STRING, parameter STRING, value STRING, source STRING"))
+        for model in rebuilt:
+            tables.save_scratch(SCRATCH["core"], model.name, tables.sql(model.sql, SCRATCH))
+        for b in items:
+            tables.save_scratch(SCRATCH["marts"], b.name, tables.sql(b.model.sql, SCRATCH))
+        frame = tables.sql(results_sql(items), SCRATCH).select(
+            F.lit(profile.name).alias("policy"), "benchmark", "provider_agb", F.col("year").cast("int"),
+            "provider_type", "numerator", "denominator", "value", "threshold", "meets_norm", "volume")
+        results.append(frame.localCheckpoint())  # kept: the scratch tables change for the next profile
     tables.drop_scratch()
     return _union(results)
 

@@ -301,7 +301,7 @@ def test_spark_gives_the_tables_duckdb_gives(run, landing, spark, tmp_path):
         assert duckdb_tables == set(written), "both engines build the same tables"
         marts = {t for t in written if t.startswith("marts.")}
         assert {f"marts.{b.name}" for b in benchmarks()} | {"marts.benchmark_results", "marts.provider_scorecard",
-                                                             "marts.benchmark_trends"} == marts
+                                                             "marts.benchmark_trends", "marts.profile_comparison"} == marts
         differences = {}
         for table in sorted(written):
             problems = _compare(con, spark.read.parquet(str(written[table])), table)

@@ -45,6 +45,16 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
         for period_end in month_ends(as_of, months):
+            if period_end == as_of:
+                # at the as-of date itself the trend is what this run publishes: no need to recompute it
+                con.execute(
+                    """INSERT INTO marts.benchmark_trends
+                    SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator, denominator,
+                           value, threshold, meets_norm, volume
+                    FROM marts.benchmark_results WHERE year = $year""",
+                    {"month": period_end.month, "period_end": period_end, "year": period_end.year},
+                )
+                continue
             con.execute(
                 "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
                 "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "

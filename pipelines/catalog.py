@@ -33,8 +33,7 @@ def column_descriptions() -> dict[str, dict]:
     described = yaml.safe_load(COLUMNS_FILE.read_text(encoding="utf-8")) or {}
     scorecard = described.setdefault("marts.provider_scorecard", {}).setdefault("columns", {})
     for b in benchmarks():
-        meta = yaml.safe_load(b.model.path.with_suffix(".yml").read_text(encoding="utf-8"))
-        described.setdefault(b.table, {})["columns"] = meta.get("columns") or {}
+        described.setdefault(b.table, {})["columns"] = b.columns
         scorecard[f"{b.name}_value"] = f"{b.title}: {b.value_column} from {b.table}"
         scorecard[f"{b.name}_meets_norm"] = f"{b.title}: meets_norm from {b.table} ({b.norm})"
     return described

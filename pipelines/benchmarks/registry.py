@@ -8,7 +8,7 @@ this registry, so adding a benchmark means adding those two files and its parame
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -40,6 +40,7 @@ class Benchmark:
     why_it_matters: str
     parameters: tuple[str, ...]
     model: SqlModel
+    columns: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # COMMENT ON COLUMN texts
 
     @property
     def table(self) -> str:
@@ -84,6 +85,7 @@ def load_benchmarks(sql_dir: Path = SQL_DIR) -> list[Benchmark]:
             why_it_matters=meta.get("why_it_matters", ""),
             parameters=tuple(meta["parameters"]),
             model=SqlModel("marts", meta_path.stem, sql_path),
+            columns=dict(meta.get("columns") or {}),
         ))
     return out
 

@@ -6,6 +6,7 @@ the parent of each worker's basetemp, with a lock) and keeps what the tests need
 JSON, because the result object itself cannot cross processes.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -75,3 +76,18 @@ def build_once(tmp_path_factory, name: str, build: Callable[[Path], dict | None]
             record = build(folder) or {}
             done.write_text(json.dumps(record), encoding="utf-8")
     return folder, json.loads(done.read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def opened_run(tmp_path_factory, name: str, build: Callable):
+    """A run built once (see build_once) that succeeded, with a read-only connection to its published warehouse:
+    yields (record, connection, data_dir)."""
+    import duckdb
+
+    folder, record = build_once(tmp_path_factory, name, build)
+    assert record["success"], record["failures"]
+    con = duckdb.connect(str(folder / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        yield record, con, folder / "data"
+    finally:
+        con.close()

@@ -19,7 +19,7 @@ from pipelines.quality.suites import suite_bindings
 from pipelines.quality.summary import quality_summary
 from pipelines.resources import PipelineSettings
 from tests.builders import BEH_60, DIAG_60, GROUP, P1, P2, claim, contract, credit, write_csv, write_landing
-from tests.quality.runs import build_once, materialize_with_checks, run_record
+from tests.quality.runs import build_once, materialize_with_checks, opened_run, run_record
 
 
 def evaluations(record: dict) -> dict[tuple[str, str], dict]:
@@ -134,11 +134,8 @@ def _build_bad_file_run(folder):
 
 @pytest.fixture(scope="module")
 def bad_file_run(tmp_path_factory):
-    folder, record = build_once(tmp_path_factory, "one_bad_file", _build_bad_file_run)
-    assert record["success"], record["failures"]
-    con = duckdb.connect(str(folder / "data" / "warehouse.duckdb"), read_only=True)
-    yield record, con, folder / "data"
-    con.close()
+    with opened_run(tmp_path_factory, "one_bad_file", _build_bad_file_run) as run:
+        yield run
 
 
 def test_the_next_run_without_new_files_does_not_fail_on_old_deliveries(bad_file_run):

@@ -19,7 +19,7 @@ from pipelines.benchmarks.registry import benchmarks
 from pipelines.quality.gx_runner import load_suite, validate_table
 from pipelines.quality.suites import (SuiteError, bindings_for_file, resolve_parameters, suite_bindings,
                                       suite_files)
-from tests.quality.runs import build_once, materialize_with_checks, run_record
+from tests.quality.runs import materialize_with_checks, opened_run, run_record
 
 SUITE_FILES = suite_files()
 BINDINGS = suite_bindings()
@@ -433,11 +433,8 @@ def _build_sample_run(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory):
-    folder, record = build_once(tmp_path_factory, "sample_data", _build_sample_run)
-    assert record["success"], record["failures"]
-    con = duckdb.connect(str(folder / "data" / "warehouse.duckdb"), read_only=True)
-    yield record, con, folder / "data"
-    con.close()
+    with opened_run(tmp_path_factory, "sample_data", _build_sample_run) as run:
+        yield run
 
 
 def test_every_suite_is_evaluated_on_generated_sample_data(sample_run):

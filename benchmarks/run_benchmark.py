@@ -117,7 +117,7 @@ def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[flo
     instance = dg.DagsterInstance.ephemeral()
     started = time.time()
     outcome = run_pipeline(landing, data_dir, instance=instance, progress=lambda m: None,
-                           memory_limit=os.environ.get("PRAKTIJKVARIATIE_MEMORY_LIMIT", "8GB"))
+                           memory_limit=os.environ.get("PRAKTIJKVARIATIE_MEMORY_LIMIT", "4GB"))
     return time.time() - started, step_timings(instance), outcome.success
 
 

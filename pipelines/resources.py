@@ -22,7 +22,7 @@ class PipelineSettings(dg.ConfigurableResource):
     data_dir: str
     policy: str = "default"
     as_of: str = ""  # YYYY-MM-DD; empty: the latest service_date among the loaded claims
-    memory_limit: str = "8GB"
+    memory_limit: str = "4GB"
     threads: int = 0  # 0: DuckDB's default (all cores)
     min_cell_size: int = 10  # published client counts below this are suppressed
     trend_months: int = 12  # month ends in marts.benchmark_trends (a trailing year)
@@ -48,7 +48,7 @@ def settings_from_env() -> PipelineSettings:
         data_dir=data_dir,
         policy=os.environ.get(f"{ENV_PREFIX}POLICY", "default"),
         as_of=os.environ.get(f"{ENV_PREFIX}AS_OF", ""),
-        memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", "8GB"),
+        memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", "4GB"),
         threads=int(os.environ.get(f"{ENV_PREFIX}THREADS", "0")),
         min_cell_size=int(os.environ.get(f"{ENV_PREFIX}MIN_CELL_SIZE", "10")),
         trend_months=int(os.environ.get(f"{ENV_PREFIX}TREND_MONTHS", "12")),

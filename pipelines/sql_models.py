@@ -1,7 +1,9 @@
 """SQL models: each file ``sql/<schema>/<table>.sql`` is one SELECT statement that defines one table.
 
 The runner wraps it in ``CREATE OR REPLACE TABLE <schema>.<table> AS ...``; the files themselves stay plain
-SELECTs so that a data engineer can run them by hand and another engine can run them too. A model's inputs are
+SELECTs so that a data engineer can run them by hand and another engine can run them too. A file whose leading
+comment block has the line ``-- materialise: view`` becomes a view instead: for a step that is cheap to
+compute but costly to store (writing ten million wide rows takes longer than recomputing them once). A model's inputs are
 the ``schema.table`` names it mentions, so adding a file is all it takes to add a table (and its asset).
 """
 
@@ -18,6 +20,7 @@ from pipelines.paths import SQL_DIR
 WAREHOUSE_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
 _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
+_VIEW_MARKER = "materialise: view"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class SqlModel:
                 break
             lines.append(line[2:].strip())
         return "\n".join(lines)
+
+    @property
+    def is_view(self) -> bool:
+        return any(line.strip() == _VIEW_MARKER for line in self.description.splitlines())
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -79,9 +86,19 @@ def in_dependency_order(items: list[SqlModel]) -> list[SqlModel]:
     return ordered
 
 
-def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
-    """(Re)build the model's table and return its row count."""
-    con.execute(f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}")
+def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int | None:
+    """(Re)build the model's table or view; returns the table's row count (None for a view: counting would
+    compute it)."""
+    kind = "VIEW" if model.is_view else "TABLE"
+    existing = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+        "AND table_catalog = current_database()", [model.schema, model.name]
+    ).fetchone()
+    if existing and (existing[0] == "VIEW") != model.is_view:
+        con.execute(f"DROP {'VIEW' if existing[0] == 'VIEW' else 'TABLE'} {model.table}")
+    con.execute(f"CREATE OR REPLACE {kind} {model.table} AS\n{model.sql}")
+    if model.is_view:
+        return None
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 

@@ -30,7 +30,7 @@ WRITER_LOCK_TIMEOUT_S = 6 * 3600
 @dataclass(frozen=True)
 class Warehouse:
     data_dir: Path
-    memory_limit: str = "8GB"
+    memory_limit: str = "4GB"
     threads: int | None = None
 
     @property

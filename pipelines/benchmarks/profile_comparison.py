@@ -46,7 +46,17 @@ def build_profile_comparison(con: duckdb.DuckDBPyConnection, items: tuple[Benchm
             con.execute(f'CREATE VIEW scratch_core.{table} AS SELECT * FROM "{warehouse}".core.{table}')
         con.execute("CREATE TABLE scratch_core.policy_parameters (policy VARCHAR, benchmark VARCHAR, "
                     "parameter VARCHAR, value VARCHAR, source VARCHAR)")
+        (run_policy,) = con.execute("SELECT policy FROM core.run_parameters").fetchone()
         for profile in profiles:
+            if profile.name == run_policy:
+                # the run's own profile is what this run publishes: no need to recompute it
+                con.execute(
+                    """INSERT INTO marts.profile_comparison
+                    SELECT policy, benchmark, provider_agb, year, provider_type, numerator, denominator, value,
+                           threshold, meets_norm, volume
+                    FROM marts.benchmark_results"""
+                )
+                continue
             con.execute("DELETE FROM scratch_core.policy_parameters")
             con.executemany("INSERT INTO scratch_core.policy_parameters VALUES (?, ?, ?, ?, ?)", profile.rows())
             rebuild(con, rebuilt, items)

@@ -3,7 +3,10 @@
 For a month end M the benchmarks are exactly what a run with ``--as-of M`` would publish: the core and mart
 SQL files run unchanged in scratch databases (pipelines/benchmarks/scratch.py) over ``core.claim_lines`` up to
 M. That is valid because nothing in core.claim_lines depends on later lines (trajectory numbering and ZVT
-carry-forward look only backwards; netting is as-of independent). The trend covers the last ``months`` month
+carry-forward look only backwards; netting is as-of independent). Only M's year is kept, so the scratch run
+reads only the lines that year's results depend on: the year's lines up to M, and the earlier activity lines
+of trajectories active in the year up to M (a trajectory's kind and last date count in that year's casemix).
+Every benchmark is per provider and year, so the earlier years' partial rows it also produces are dropped. The trend covers the last ``months`` month
 ends up to the as-of date (the as-of date itself stands for its month).
 """
 
@@ -61,9 +64,19 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
                 "FROM core.run_parameters",
                 {"period_end": period_end},
             )
+            # Only the lines that year's results can depend on: that year's lines up to the month end, and the
+            # earlier activity lines of trajectories active in it (their kind and last date count in the casemix).
+            con.execute(
+                f"""CREATE OR REPLACE TABLE scratch_core.trend_trajectories AS
+                SELECT DISTINCT trajectory_key FROM "{warehouse}".core.claim_lines
+                WHERE counts_as_activity AND year = $year AND service_date <= $period_end""",
+                {"year": period_end.year, "period_end": period_end},
+            )
             con.execute(
                 f'CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT l.* FROM "{warehouse}".core.claim_lines '
-                "AS l, scratch_core.run_parameters AS p WHERE l.service_date <= p.as_of"
+                "AS l, scratch_core.run_parameters AS p WHERE l.service_date <= p.as_of "
+                "AND (l.year = CAST(EXTRACT(year FROM p.as_of) AS INTEGER) OR (l.counts_as_activity AND "
+                "l.trajectory_key IN (SELECT trajectory_key FROM scratch_core.trend_trajectories)))"
             )
             rebuild(con, core_models, items)
             con.execute(

@@ -25,6 +25,8 @@ def sql_model_asset(model: SqlModel, extra_metadata: dict | None = None) -> dg.A
     def _build(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
         with settings.warehouse.connect() as con:
             rows = materialise(con, model)
+        if rows is None:
+            return dg.MaterializeResult(metadata={"view": model.table})
         return dg.MaterializeResult(metadata={"rows": rows, "table": model.table})
 
     return _build

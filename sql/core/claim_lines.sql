@@ -57,29 +57,25 @@ keyed AS (
     FROM lines AS l
     LEFT JOIN untracked_numbered AS u ON u.claim_id = l.claim_id
 ),
-zvt_per_day AS (
-    -- per trajectory and date: the ZVT of that day's activity line with the greatest claim_id that has one
-    SELECT trajectory_key, service_date, valid_zvt AS day_zvt
+carried AS (
+    -- lines of a trajectory without a valid ZVT of their own: the ZVT in force on their date. One pass over the
+    -- trajectory's lines in date order; on each date the ZVT sources (activity lines with a valid ZVT) come first,
+    -- in claim_id order, so the last source seen is the latest on or before the date (then greatest claim_id).
+    SELECT claim_id, carried_zvt
     FROM (
         SELECT
-            trajectory_key, service_date, valid_zvt,
-            row_number() OVER (PARTITION BY trajectory_key, service_date ORDER BY claim_id DESC) AS rank_in_day
+            claim_id,
+            valid_zvt,
+            last_value(CASE WHEN counts_as_activity THEN valid_zvt END IGNORE NULLS) OVER (
+                PARTITION BY trajectory_key
+                ORDER BY service_date, CASE WHEN counts_as_activity AND valid_zvt IS NOT NULL THEN 0 ELSE 1 END,
+                         claim_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+            ) AS carried_zvt
         FROM keyed
-        WHERE counts_as_activity AND valid_zvt IS NOT NULL AND trajectory_key IS NOT NULL
-    ) AS ranked
-    WHERE rank_in_day = 1
-),
-trajectory_days AS (
-    -- every date a trajectory has a line, with the ZVT in force on that date
-    SELECT
-        d.trajectory_key,
-        d.service_date,
-        last_value(z.day_zvt IGNORE NULLS) OVER (
-            PARTITION BY d.trajectory_key ORDER BY d.service_date
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS carried_zvt
-    FROM (SELECT DISTINCT trajectory_key, service_date FROM keyed WHERE trajectory_key IS NOT NULL) AS d
-    LEFT JOIN zvt_per_day AS z ON z.trajectory_key = d.trajectory_key AND z.service_date = d.service_date
+        WHERE trajectory_key IS NOT NULL
+    ) AS ordered
+    WHERE valid_zvt IS NULL AND carried_zvt IS NOT NULL
 )
 SELECT
     k.claim_id,
@@ -99,7 +95,7 @@ SELECT
     CAST(EXTRACT(year FROM k.service_date) AS INTEGER) AS year,
     CAST(EXTRACT(month FROM k.service_date) AS INTEGER) AS month,
     k.valid_zvt AS zvt,
-    coalesce(k.valid_zvt, t.carried_zvt) AS line_zvt,
+    coalesce(k.valid_zvt, c.carried_zvt) AS line_zvt,
     k.zorglabel,
     k.privacy_flag,
     k.referral_type,
@@ -112,4 +108,4 @@ SELECT
     k.counts_as_activity
 FROM keyed AS k
 JOIN reference.prestatiecodes AS p ON p.prestatiecode = k.prestatiecode
-LEFT JOIN trajectory_days AS t ON t.trajectory_key = k.trajectory_key AND t.service_date = k.service_date
+LEFT JOIN carried AS c ON c.claim_id = k.claim_id

@@ -1,22 +1,34 @@
 -- staging.claim_conflicts: claim_ids delivered more than once with different content. The copy from the most
 -- recently loaded file is used (staging.claim_lines); this table says which files disagreed.
+-- (Only re-delivered claim_ids are compared: building the content text for every line would cost far more.)
 WITH usable AS (
-    SELECT
-        claim_id, load_id, file_name, source_row,
-        concat_ws('|', coalesce(related_claim_id, ''), debit_credit, coalesce(uzovi, ''), provider_agb,
-            coalesce(practitioner_agb, ''), client_key, coalesce(CAST(birth_year AS VARCHAR), ''),
-            coalesce(trajectory_id, ''), coalesce(CAST(trajectory_start_date AS VARCHAR), ''), prestatiecode,
-            CAST(service_date AS VARCHAR), coalesce(CAST(zvt AS VARCHAR), ''), coalesce(zorglabel, ''),
-            coalesce(CAST(privacy_flag AS VARCHAR), ''), coalesce(referral_type, ''),
-            coalesce(CAST(referral_date AS VARCHAR), ''), coalesce(location_id, ''),
-            CAST(declared_amount AS VARCHAR), coalesce(CAST(allowed_amount AS VARCHAR), ''),
-            coalesce(CAST(submitted_date AS VARCHAR), '')) AS content
+    SELECT *
     FROM staging.claims_typed
     WHERE reject_reason IS NULL
 ),
-per_claim AS (
-    SELECT claim_id, count(*) AS deliveries, count(DISTINCT content) AS versions
+redelivered AS (
+    SELECT claim_id
     FROM usable
+    GROUP BY claim_id
+    HAVING count(*) > 1
+),
+deliveries AS (
+    SELECT
+        u.claim_id, u.load_id, u.file_name, u.source_row,
+        concat_ws('|', coalesce(u.related_claim_id, ''), u.debit_credit, coalesce(u.uzovi, ''), u.provider_agb,
+            coalesce(u.practitioner_agb, ''), u.client_key, coalesce(CAST(u.birth_year AS VARCHAR), ''),
+            coalesce(u.trajectory_id, ''), coalesce(CAST(u.trajectory_start_date AS VARCHAR), ''), u.prestatiecode,
+            CAST(u.service_date AS VARCHAR), coalesce(CAST(u.zvt AS VARCHAR), ''), coalesce(u.zorglabel, ''),
+            coalesce(CAST(u.privacy_flag AS VARCHAR), ''), coalesce(u.referral_type, ''),
+            coalesce(CAST(u.referral_date AS VARCHAR), ''), coalesce(u.location_id, ''),
+            CAST(u.declared_amount AS VARCHAR), coalesce(CAST(u.allowed_amount AS VARCHAR), ''),
+            coalesce(CAST(u.submitted_date AS VARCHAR), '')) AS content
+    FROM usable AS u
+    JOIN redelivered AS r ON r.claim_id = u.claim_id
+),
+per_claim AS (
+    SELECT claim_id, count(*) AS deliveries, count(DISTINCT content) AS versions, max(load_id) AS max_load_id
+    FROM deliveries
     GROUP BY claim_id
     HAVING count(DISTINCT content) > 1
 )
@@ -24,9 +36,8 @@ SELECT
     p.claim_id,
     p.deliveries,
     p.versions,
-    max(CASE WHEN u.load_id = w.max_load_id THEN u.file_name END) AS used_file,
-    string_agg(DISTINCT u.file_name, ', ' ORDER BY u.file_name) AS files
+    max(CASE WHEN d.load_id = p.max_load_id THEN d.file_name END) AS used_file,
+    string_agg(DISTINCT d.file_name, ', ' ORDER BY d.file_name) AS files
 FROM per_claim AS p
-JOIN usable AS u ON u.claim_id = p.claim_id
-JOIN (SELECT claim_id, max(load_id) AS max_load_id FROM usable GROUP BY claim_id) AS w ON w.claim_id = p.claim_id
+JOIN deliveries AS d ON d.claim_id = p.claim_id
 GROUP BY p.claim_id, p.deliveries, p.versions

@@ -2,24 +2,36 @@
 -- A claim_id delivered more than once keeps the copy from the most recently loaded file (then the last row in
 -- that file); identical re-deliveries are thereby ignored, conflicting ones are listed in
 -- staging.claim_conflicts. `amount` is allowed_amount when present, else declared_amount, negative for credits.
+-- (Only re-delivered claim_ids are ranked: a window over every line would sort all of them.)
 WITH usable AS (
     SELECT *
     FROM staging.claims_typed
     WHERE reject_reason IS NULL
 ),
+redelivered AS (
+    SELECT claim_id, count(*) AS deliveries
+    FROM usable
+    GROUP BY claim_id
+    HAVING count(*) > 1
+),
 ranked AS (
     SELECT
-        u.*,
-        row_number() OVER (PARTITION BY claim_id ORDER BY load_id DESC, source_row DESC) AS delivery_rank,
-        count(*) OVER (PARTITION BY claim_id) AS deliveries
+        u.load_id,
+        u.source_row,
+        r.deliveries,
+        row_number() OVER (PARTITION BY u.claim_id ORDER BY u.load_id DESC, u.source_row DESC) AS delivery_rank
     FROM usable AS u
+    JOIN redelivered AS r ON r.claim_id = u.claim_id
 )
 SELECT
-    claim_id, related_claim_id, debit_credit, uzovi, provider_agb, practitioner_agb, client_key, birth_year,
-    trajectory_id, trajectory_start_date, prestatiecode, service_date, zvt, zorglabel, privacy_flag,
-    referral_type, referral_date, location_id, declared_amount, allowed_amount, submitted_date,
-    CASE WHEN debit_credit = 'C' THEN -1 ELSE 1 END * coalesce(allowed_amount, declared_amount) AS amount,
-    deliveries,
-    load_id, file_name, source_row
-FROM ranked
-WHERE delivery_rank = 1
+    u.claim_id, u.related_claim_id, u.debit_credit, u.uzovi, u.provider_agb, u.practitioner_agb, u.client_key,
+    u.birth_year, u.trajectory_id, u.trajectory_start_date, u.prestatiecode, u.service_date, u.zvt, u.zorglabel,
+    u.privacy_flag, u.referral_type, u.referral_date, u.location_id, u.declared_amount, u.allowed_amount,
+    u.submitted_date,
+    CAST(CASE WHEN u.debit_credit = 'C' THEN -1 ELSE 1 END * coalesce(u.allowed_amount, u.declared_amount)
+         AS DECIMAL(18, 2)) AS amount,
+    coalesce(k.deliveries, 1) AS deliveries,
+    u.load_id, u.file_name, u.source_row
+FROM usable AS u
+LEFT JOIN ranked AS k ON k.load_id = u.load_id AND k.source_row = u.source_row
+WHERE coalesce(k.delivery_rank, 1) = 1

@@ -4,8 +4,10 @@
 --     (no activity, net_amount 0); otherwise net_amount = amount - credited_amount.
 --   * one row per credit line whose debit line is not in the data (line_type 'orphan_credit'): it still lowers
 --     the cost of its service_date's year (net_amount = its negative amount).
+-- A view: core.claim_lines reads it once, and storing ten million rows again would cost more than netting.
+-- materialise: view
 WITH credits AS (
-    SELECT related_claim_id AS claim_id, -sum(amount) AS credited_amount, count(*) AS credit_lines
+    SELECT related_claim_id AS claim_id, CAST(-sum(amount) AS DECIMAL(18, 2)) AS credited_amount, count(*) AS credit_lines
     FROM staging.claim_lines
     WHERE debit_credit = 'C' AND related_claim_id IS NOT NULL
     GROUP BY related_claim_id
@@ -13,7 +15,7 @@ WITH credits AS (
 debits AS (
     SELECT
         d.*,
-        coalesce(c.credited_amount, 0) AS credited_amount,
+        coalesce(c.credited_amount, CAST(0 AS DECIMAL(18, 2))) AS credited_amount,
         coalesce(c.credit_lines, 0) AS credit_lines,
         coalesce(c.credited_amount, 0) >= d.amount AS is_reversed
     FROM staging.claim_lines AS d
@@ -25,14 +27,14 @@ SELECT
     trajectory_start_date, prestatiecode, service_date, zvt, zorglabel, privacy_flag, referral_type,
     referral_date, location_id, submitted_date,
     amount, credited_amount, credit_lines, is_reversed,
-    CASE WHEN is_reversed THEN 0 ELSE amount - credited_amount END AS net_amount
+    CAST(CASE WHEN is_reversed THEN 0 ELSE amount - credited_amount END AS DECIMAL(18, 2)) AS net_amount
 FROM debits
 UNION ALL
 SELECT
     c.claim_id, 'orphan_credit' AS line_type, c.provider_agb, c.practitioner_agb, c.client_key, c.birth_year,
     c.trajectory_id, c.trajectory_start_date, c.prestatiecode, c.service_date, c.zvt, c.zorglabel,
     c.privacy_flag, c.referral_type, c.referral_date, c.location_id, c.submitted_date,
-    c.amount, 0 AS credited_amount, 0 AS credit_lines, FALSE AS is_reversed,
+    c.amount, CAST(0 AS DECIMAL(18, 2)) AS credited_amount, 0 AS credit_lines, FALSE AS is_reversed,
     c.amount AS net_amount
 FROM staging.claim_lines AS c
 LEFT JOIN staging.claim_lines AS d ON d.claim_id = c.related_claim_id AND d.debit_credit = 'D'

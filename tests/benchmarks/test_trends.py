@@ -2,10 +2,12 @@
 
 import datetime as dt
 
+import pytest
+
 from pipelines.benchmarks.trends import month_ends
 from tests.benchmarks import test_diagnostics_only_share as diagnostics
 from tests.benchmarks import test_turnover_cap as turnover
-from tests.builders import rows
+from tests.builders import BEH_60, DIAG_60, claim, rows
 
 # the diagnostics extract moved to providers of its own, so the turnover of 00000001 is the turnover extract's
 CLAIMS = [*turnover.CLAIMS, *[{**c, "claim_id": "d-" + c["claim_id"], "provider_agb": "9" + c["provider_agb"][1:],
@@ -30,3 +32,20 @@ def test_a_month_end_of_the_trend_equals_a_run_as_of_that_date(warehouse_for):
         trend, "SELECT period_end, value FROM marts.benchmark_trends "
                "WHERE benchmark = 'turnover_cap' AND provider_agb = '00000001' ORDER BY period_end")}
     assert statuses == {dt.date(2025, 1, 31): 0.3, dt.date(2025, 2, 28): 0.6, dt.date(2025, 3, 31): 0.8}
+
+
+# TX was treated in 2024 and has only diagnostiek in 2025: with treatment in 2025's casemix because of 2024
+CROSS_YEAR = [*diagnostics.CLAIMS, claim("x1", "x", "2024-11-01", BEH_60, trajectory="TX"),
+              claim("x2", "x", "2025-01-20", DIAG_60, trajectory="TX")]
+
+
+@pytest.mark.parametrize("month_end", ["2024-12-31", "2025-01-31", "2025-02-28"])
+def test_trajectories_that_span_years_count_as_in_a_run_as_of_that_month_end(warehouse_for, month_end):
+    # the trend reads only a month end's year plus the earlier lines of trajectories active in it (TX, T6, g)
+    trend = warehouse_for(CROSS_YEAR, diagnostics.CONTRACTS, as_of="2025-03-15", trend_months=4)
+    as_of_then = warehouse_for(CROSS_YEAR, diagnostics.CONTRACTS, as_of=month_end)
+    year = int(month_end[:4])
+    at_month_end = rows(trend, f"SELECT {COLUMNS} FROM marts.benchmark_trends WHERE period_end = DATE '{month_end}'")
+    published = rows(as_of_then, f"SELECT {COLUMNS} FROM marts.benchmark_results WHERE year = {year}")
+    key = lambda r: (r["benchmark"], r["provider_agb"])  # noqa: E731
+    assert at_month_end and sorted(at_month_end, key=key) == sorted(published, key=key)

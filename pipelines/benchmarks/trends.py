@@ -3,25 +3,36 @@
 For a month end M the benchmarks are exactly what a run with ``--as-of M`` would publish: the core and mart
 SQL files run unchanged in scratch databases (pipelines/benchmarks/scratch.py) over ``core.claim_lines`` up to
 M. That is valid because nothing in core.claim_lines depends on later lines (trajectory numbering and ZVT
-carry-forward look only backwards; netting is as-of independent). Only M's year is kept, so the scratch run
-reads only the lines that year's results depend on: the year's lines up to M, and the earlier activity lines
-of trajectories active in the year up to M (a trajectory's kind and last date count in that year's casemix).
-Every benchmark is per provider and year, so the earlier years' partial rows it also produces are dropped. The trend covers the last ``months`` month
-ends up to the as-of date (the as-of date itself stands for its month).
+carry-forward look only backwards; netting is as-of independent). The trend covers the last ``months`` month
+ends up to the as-of date (the as-of date itself stands for its month, and is this run's published results).
+
+What keeps it fast (a month end costs a few seconds at ten million lines, not a full rebuild):
+
+* Only M's year is kept, and every benchmark is per provider and year, so the scratch run needs only the lines
+  that year's results depend on: the year's lines up to M, and the earlier activity lines of trajectories active
+  in the year (a trajectory's kind and last date count in its casemix). Earlier years' partial rows that the
+  scratch run also produces are dropped.
+* Those lines are copied once per year into an in-memory table with only the columns the SQL files read, and
+  with the client and trajectory keys replaced by integers (one-to-one, so every count and grouping is the same;
+  no key leaves the scratch database). Each month end then reads that table up to M.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
+from itertools import groupby
 
 import duckdb
 
 from pipelines.benchmarks.registry import Benchmark
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
-from pipelines.sql_models import in_dependency_order, models
+from pipelines.sql_models import SqlModel, in_dependency_order, models
 
 # Core tables the trend takes as they are (claim_lines filtered to the month end) instead of rebuilding.
 TAKEN_AS_IS = {"claim_lines", "run_parameters", "policy_parameters"}
+# Keys replaced by integers in the scratch copy of core.claim_lines (text keys make grouping slower).
+SURROGATE_KEYS = ("client_key", "trajectory_key")
 
 TRENDS_DDL = """
 CREATE OR REPLACE TABLE marts.benchmark_trends (
@@ -41,50 +52,84 @@ def month_ends(as_of: date, months: int) -> list[date]:
     return sorted(ends)
 
 
+def columns_read(con: duckdb.DuckDBPyConnection, table: str, sql_texts: list[str]) -> list[str]:
+    """The columns of ``table`` whose names occur in any of the SQL texts (a superset of what they read)."""
+    schema, name = table.split(".")
+    text = "\n".join(sql_texts)
+    return [column for (column,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, name]).fetchall()
+        if re.search(rf"\b{re.escape(column)}\b", text)]
+
+
+def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
+                    last_end: date) -> None:
+    """scratch_core.trend_lines: the lines year ``year``'s results up to ``last_end`` depend on (see above)."""
+    source = f'"{warehouse}".core.claim_lines'
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE trend_picked AS
+        SELECT {", ".join(columns)} FROM {source}
+        WHERE service_date <= $last_end
+          AND (year = $year OR (counts_as_activity AND trajectory_key IN (
+              SELECT trajectory_key FROM {source}
+              WHERE counts_as_activity AND year = $year AND service_date <= $last_end)))""",
+        {"year": year, "last_end": last_end},
+    )
+    selected = []
+    joins = []
+    for column in columns:
+        if column in SURROGATE_KEYS:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE trend_{column}s AS SELECT {column}, row_number() OVER () "
+                        f"AS number FROM (SELECT DISTINCT {column} FROM trend_picked WHERE {column} IS NOT NULL)")
+            joins.append(f"LEFT JOIN trend_{column}s AS k_{column} ON k_{column}.{column} = l.{column}")
+            selected.append(f"k_{column}.number AS {column}")
+        else:
+            selected.append(f"l.{column}")
+    con.execute(f"CREATE OR REPLACE TABLE scratch_core.trend_lines AS SELECT {', '.join(selected)} "
+                f"FROM trend_picked AS l {' '.join(joins)}")
+    for table in ("trend_picked", *(f"trend_{c}s" for c in SURROGATE_KEYS if c in columns)):
+        con.execute(f"DROP TABLE {table}")
+
+
 def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], months: int) -> int:
     (as_of,) = con.execute("SELECT as_of FROM core.run_parameters").fetchone()
     con.execute(TRENDS_DDL)
-    core_models = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
+    core_models: list[SqlModel] = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
+    columns = columns_read(con, "core.claim_lines", [m.sql for m in core_models]
+                           + [b.model.sql for b in items] + [results_sql_in_scratch(items)])
+    # at the as-of date itself the trend is what this run publishes: no need to recompute it
+    con.execute(
+        """INSERT INTO marts.benchmark_trends
+        SELECT benchmark, provider_agb, year, $month, CAST($as_of AS DATE), numerator, denominator,
+               value, threshold, meets_norm, volume
+        FROM marts.benchmark_results WHERE year = $year""",
+        {"month": as_of.month, "as_of": as_of, "year": as_of.year},
+    )
+    earlier = [end for end in month_ends(as_of, months) if end != as_of]
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
-        for period_end in month_ends(as_of, months):
-            if period_end == as_of:
-                # at the as-of date itself the trend is what this run publishes: no need to recompute it
+        for year, ends in groupby(earlier, key=lambda end: end.year):
+            ends = list(ends)
+            copy_year_lines(con, warehouse, columns, year, max(ends))
+            for period_end in ends:
                 con.execute(
-                    """INSERT INTO marts.benchmark_trends
-                    SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator, denominator,
-                           value, threshold, meets_norm, volume
-                    FROM marts.benchmark_results WHERE year = $year""",
-                    {"month": period_end.month, "period_end": period_end, "year": period_end.year},
+                    "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
+                    "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "
+                    "FROM core.run_parameters",
+                    {"period_end": period_end},
                 )
-                continue
-            con.execute(
-                "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
-                "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "
-                "FROM core.run_parameters",
-                {"period_end": period_end},
-            )
-            # Only the lines that year's results can depend on: that year's lines up to the month end, and the
-            # earlier activity lines of trajectories active in it (their kind and last date count in the casemix).
-            con.execute(
-                f"""CREATE OR REPLACE TABLE scratch_core.trend_trajectories AS
-                SELECT DISTINCT trajectory_key FROM "{warehouse}".core.claim_lines
-                WHERE counts_as_activity AND year = $year AND service_date <= $period_end""",
-                {"year": period_end.year, "period_end": period_end},
-            )
-            con.execute(
-                f'CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT l.* FROM "{warehouse}".core.claim_lines '
-                "AS l, scratch_core.run_parameters AS p WHERE l.service_date <= p.as_of "
-                "AND (l.year = CAST(EXTRACT(year FROM p.as_of) AS INTEGER) OR (l.counts_as_activity AND "
-                "l.trajectory_key IN (SELECT trajectory_key FROM scratch_core.trend_trajectories)))"
-            )
-            rebuild(con, core_models, items)
-            con.execute(
-                f"""INSERT INTO marts.benchmark_trends
-                SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator, denominator,
-                       value, threshold, meets_norm, volume
-                FROM ({results_sql_in_scratch(items)}) AS r
-                WHERE r.year = $year""",
-                {"month": period_end.month, "period_end": period_end, "year": period_end.year},
-            )
+                con.execute("CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT l.* "
+                            "FROM scratch_core.trend_lines AS l, scratch_core.run_parameters AS p "
+                            "WHERE l.service_date <= p.as_of")
+                rebuild(con, core_models, items)
+                con.execute(
+                    f"""INSERT INTO marts.benchmark_trends
+                    SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator,
+                           denominator, value, threshold, meets_norm, volume
+                    FROM ({results_sql_in_scratch(items)}) AS r
+                    WHERE r.year = $year""",
+                    {"month": period_end.month, "period_end": period_end, "year": year},
+                )
+            con.execute("DROP VIEW scratch_core.claim_lines")
+            con.execute("DROP TABLE scratch_core.trend_lines")
     return con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]

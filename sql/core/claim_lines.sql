@@ -10,8 +10,13 @@ WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),
 lines AS (
+    -- what the trajectory rules need, one narrow row per line up to the as-of date (the windows sort these)
     SELECT
-        n.*,
+        n.claim_id,
+        n.provider_agb,
+        n.client_key,
+        n.trajectory_id,
+        n.service_date,
         CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS valid_zvt,
         n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
     FROM staging.net_lines AS n
@@ -47,8 +52,12 @@ untracked_numbered AS (
     FROM untracked
 ),
 keyed AS (
+    -- the same trajectory_key as in the final SELECT below
     SELECT
-        l.*,
+        l.claim_id,
+        l.service_date,
+        l.valid_zvt,
+        l.counts_as_activity,
         CASE
             WHEN l.trajectory_id IS NOT NULL THEN l.provider_agb || '|' || l.client_key || '|' || l.trajectory_id
             WHEN u.trajectory_number IS NOT NULL
@@ -78,34 +87,42 @@ carried AS (
     WHERE valid_zvt IS NULL AND carried_zvt IS NOT NULL
 )
 SELECT
-    k.claim_id,
-    k.line_type,
-    k.provider_agb,
-    k.practitioner_agb,
-    k.client_key,
-    k.trajectory_key,
-    k.prestatiecode,
-    p.family,
-    p.activity,
-    p.setting,
-    p.beroepscategorie,
-    p.duration_min,
-    p.group_size,
-    k.service_date,
-    CAST(EXTRACT(year FROM k.service_date) AS INTEGER) AS year,
-    CAST(EXTRACT(month FROM k.service_date) AS INTEGER) AS month,
-    k.valid_zvt AS zvt,
-    coalesce(k.valid_zvt, c.carried_zvt) AS line_zvt,
-    k.zorglabel,
-    k.privacy_flag,
-    k.referral_type,
-    k.referral_date,
-    k.location_id,
-    k.amount,
-    k.credited_amount,
-    k.is_reversed,
-    k.net_amount,
-    k.counts_as_activity
-FROM keyed AS k
-JOIN reference.prestatiecodes AS p ON p.prestatiecode = k.prestatiecode
-LEFT JOIN carried AS c ON c.claim_id = k.claim_id
+    n.claim_id,
+    n.line_type,
+    n.provider_agb,
+    n.practitioner_agb,
+    n.client_key,
+    CASE
+        WHEN n.trajectory_id IS NOT NULL THEN n.provider_agb || '|' || n.client_key || '|' || n.trajectory_id
+        WHEN u.trajectory_number IS NOT NULL
+            THEN n.provider_agb || '|' || n.client_key || '|#' || CAST(u.trajectory_number AS VARCHAR)
+    END AS trajectory_key,
+    n.prestatiecode,
+    pc.family,
+    pc.activity,
+    pc.setting,
+    pc.beroepscategorie,
+    pc.duration_min,
+    pc.group_size,
+    n.service_date,
+    CAST(EXTRACT(year FROM n.service_date) AS INTEGER) AS year,
+    CAST(EXTRACT(month FROM n.service_date) AS INTEGER) AS month,
+    CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS zvt,
+    coalesce(CASE WHEN z.zvt IS NOT NULL THEN n.zvt END, c.carried_zvt) AS line_zvt,
+    n.zorglabel,
+    n.privacy_flag,
+    n.referral_type,
+    n.referral_date,
+    n.location_id,
+    n.amount,
+    n.credited_amount,
+    n.is_reversed,
+    n.net_amount,
+    n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
+FROM staging.net_lines AS n
+CROSS JOIN params AS p
+JOIN reference.prestatiecodes AS pc ON pc.prestatiecode = n.prestatiecode
+LEFT JOIN reference.zorgvraagtypen AS z ON z.zvt = n.zvt
+LEFT JOIN untracked_numbered AS u ON u.claim_id = n.claim_id
+LEFT JOIN carried AS c ON c.claim_id = n.claim_id
+WHERE n.service_date <= p.as_of

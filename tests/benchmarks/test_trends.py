@@ -34,9 +34,12 @@ def test_a_month_end_of_the_trend_equals_a_run_as_of_that_date(warehouse_for):
     assert statuses == {dt.date(2025, 1, 31): 0.3, dt.date(2025, 2, 28): 0.6, dt.date(2025, 3, 31): 0.8}
 
 
-# TX was treated in 2024 and has only diagnostiek in 2025: with treatment in 2025's casemix because of 2024
+# TX was treated in 2024 and has only diagnostiek in 2025: with treatment in 2025's casemix because of 2024.
+# TY starts in 2024 and comes back only in February 2025: not in January's casemix.
 CROSS_YEAR = [*diagnostics.CLAIMS, claim("x1", "x", "2024-11-01", BEH_60, trajectory="TX"),
-              claim("x2", "x", "2025-01-20", DIAG_60, trajectory="TX")]
+              claim("x2", "x", "2025-01-20", DIAG_60, trajectory="TX"),
+              claim("y1", "y", "2024-10-01", DIAG_60, trajectory="TY"),
+              claim("y2", "y", "2025-02-10", DIAG_60, trajectory="TY")]
 
 
 @pytest.mark.parametrize("month_end", ["2024-12-31", "2025-01-31", "2025-02-28"])

@@ -98,9 +98,12 @@ def bare_aggregate(landing: Path, every_column: bool = True) -> tuple[float, int
         reader = (f"read_parquet('{path}')" if path.suffix == ".parquet"
                   else f"read_csv('{path}', header = true, all_varchar = true)")
         columns = [c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {reader})").fetchall()]
-        counts = ", ".join(f'max("{c}")' for c in columns) if every_column else "1"
-        total += con.execute(f"SELECT sum(n) FROM (SELECT provider_agb, count(*) AS n, {counts} FROM {reader} "
-                             "GROUP BY 1)").fetchone()[0]
+        if not every_column:
+            columns = []
+        greatest = "".join(f', max("{c}") AS m{i}' for i, c in enumerate(columns))
+        used = "".join(f", count(m{i})" for i in range(len(columns)))  # else the optimiser drops the max()es
+        total += con.execute(f"SELECT sum(n){used} FROM (SELECT provider_agb, count(*) AS n{greatest} "
+                             f"FROM {reader} GROUP BY 1)").fetchone()[0]
     return time.time() - started, total
 
 

@@ -137,10 +137,13 @@ def _load_file(
     load_id = _next_load_id(con)
     if path.suffix.lower() == ".parquet":
         delimiter = None
-        header = [name for (name,) in con.execute(
-            "SELECT name FROM parquet_schema(?) WHERE name <> 'schema'", [str(path)]).fetchall()]
+        described = con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
+                                [str(path)]).fetchall()
+        header = [name for name, _ in described]
         _check_header(path, kind, header)
         present = set(header)
+        # a typed Parquet value (date, number, boolean) turned into text has no spaces to trim and is never ''
+        typed_in_file = {name for name, column_type in described if column_type != "VARCHAR"}
         source = f"(SELECT *, file_row_number + 1 AS source_row FROM read_parquet($path, file_row_number = true))"
         rejected = 0
         (rows_in_file,) = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)",
@@ -152,6 +155,7 @@ def _load_file(
         rejected = _read_csv_into_landing(con, path, delimiter, header)
         source = "landing_rows"
         rows_in_file = None  # checked in _read_csv_into_landing
+        typed_in_file = set()
 
     def text(column: str) -> str:
         return f"CAST(src.{column} AS VARCHAR)" if column in present else "CAST(NULL AS VARCHAR)"
@@ -168,6 +172,8 @@ def _load_file(
                      f"(SELECT DISTINCT {client_id} AS id FROM {source} AS src) WHERE id IS NOT NULL) AS keys "
                      f"ON keys.id = {client_id}")
             selected.append(f"keys.client_key AS {PSEUDONYM_COLUMN}")
+        elif column in typed_in_file:
+            selected.append(f"{text(column)} AS {column}")
         else:
             selected.append(f"NULLIF(trim({text(column)}), '') AS {column}")
     # Reading and sniffing happened above, outside the transaction; the file's rows, its rejected lines and

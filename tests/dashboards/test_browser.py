@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.preview import dump_dom, find_browser, screenshot
+from dashboards.preview import _screenshots_in_one_browser, dump_dom, find_browser, screenshot
 
 pytestmark = [
     pytest.mark.slow,
@@ -72,3 +72,15 @@ def test_preview_screenshot(rendered, tmp_path):
     png = tmp_path / "overview.png"
     assert screenshot(rendered.out_dir / "index.html", png, fragment="preview")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_browser_takes_every_preview(rendered, tmp_path):
+    pages = [rendered.out_dir / "index.html", *sorted(rendered.out_dir.glob("benchmark_*.html"))[:2]]
+    pairs = [(page, tmp_path / f"{page.stem}.png") for page in pages]
+    # the DevTools path itself, not the per-page fallback that screenshots() would use if it failed
+    done = _screenshots_in_one_browser(pairs, width=1200, height=1000, scale=0.5, fragment="preview", timeout=60)
+    assert done == {png: True for _, png in pairs}
+    for _, png in pairs:
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(data[16:20], "big") == 600  # width 1200 at scale 0.5

@@ -66,6 +66,7 @@ is safe to call repeatedly (several tables, several suites) in one process:
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import logging
@@ -150,6 +151,7 @@ if not gx.__version__.startswith("1.24."):
     )
 
 _RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+_COUNTS_ONLY = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # kwargs that describe the domain or GX plumbing, not what is expected
 _NOT_SHOWN_KWARGS = {"batch_id", "column", "column_A", "column_B", "result_format"}
@@ -299,6 +301,35 @@ def run_validation(
     if missing:
         raise ValueError(f"suite {suite_name}: no value given for $PARAMETER {', '.join(missing)}")
 
+    # Pass 1 counts unexpected rows only (no samples: a "first 20 failing values" query per expectation scans
+    # the whole table when there are none, which is the normal case). Pass 2 fetches the samples for the
+    # expectations that found rows, and its results replace theirs.
+    gx_result, results = _validate_once(duckdb_path, table, schema, table_name, suite, expectation_parameters,
+                                        run_name, _COUNTS_ONLY)
+    with_rows = [i for i, r in enumerate(results) if ((r.result or {}).get("unexpected_count") or 0) > 0]
+    if with_rows and len(results) == len(suite.expectations):
+        sampled_suite = ExpectationSuite(name=suite_name,
+                                         expectations=[copy.copy(suite.expectations[i]) for i in with_rows])
+        _, sampled = _validate_once(duckdb_path, table, schema, table_name, sampled_suite, expectation_parameters,
+                                    run_name, _RESULT_FORMAT)
+        if len(sampled) == len(with_rows):
+            for i, evr in zip(with_rows, sampled, strict=True):
+                results[i] = evr
+            gx_result.results = results
+    outcomes = [_outcome(suite_name, table, r) for r in results]
+    if len(outcomes) != len(suite.expectations):
+        raise RuntimeError(
+            f"GX returned {len(outcomes)} results for {len(suite.expectations)} expectations "
+            f"of suite {suite_name} on {table}"
+        )
+    return TableValidation(table=table, suite=suite_name, outcomes=outcomes, gx_result=gx_result)
+
+
+def _validate_once(duckdb_path: Path, table: str, schema: str | None, table_name: str, suite: ExpectationSuite,
+                   expectation_parameters: Mapping[str, Any] | None, run_name: str | None,
+                   result_format: dict) -> tuple[ExpectationSuiteValidationResult, list]:
+    """One GX validation of ``suite`` on the table; GX's result and its expectation results in suite order."""
+    suite_name = suite.name
     context = _ephemeral_context()
     try:
         datasource = context.data_sources.add_sql(
@@ -336,7 +367,7 @@ def run_validation(
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(timezone.utc))
         with _duckdb_execution_engine(datasource, schema) as held:
             gx_result = validation.run(
-                result_format=_RESULT_FORMAT,
+                result_format=result_format,
                 expectation_parameters=dict(expectation_parameters or {}),
                 run_id=run_id,
             )
@@ -353,13 +384,7 @@ def run_validation(
     results = list(gx_result.results)
     if len(order) == len(suite.expectations):
         results.sort(key=lambda r: order.get(r.expectation_config.id, len(order)))
-    outcomes = [_outcome(suite_name, table, r) for r in results]
-    if len(outcomes) != len(suite.expectations):
-        raise RuntimeError(
-            f"GX returned {len(outcomes)} results for {len(suite.expectations)} expectations "
-            f"of suite {suite_name} on {table}"
-        )
-    return TableValidation(table=table, suite=suite_name, outcomes=outcomes, gx_result=gx_result)
+    return gx_result, results
 
 
 def _split_table(table: str) -> tuple[str | None, str]:

@@ -290,3 +290,32 @@ def test_build_data_docs_writes_a_local_site(db, suite_path, tmp_path):
     assert pages[0].relative_to(index.parent).as_posix() in html
     assert "FAILED: claim_lines on staging.claim_lines" in html
     assert "^[0-9]{8}$" in pages[0].read_text(encoding="utf-8")
+
+
+def test_samples_are_fetched_only_for_expectations_that_found_rows(db, tmp_path):
+    """A "first failing values" query scans the whole table when nothing fails: only the second pass, for
+    the expectations with unexpected rows, asks for samples."""
+    import sqlalchemy
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    suite = _write_suite(tmp_path / "two.json", "two", [
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "agb_code", "regex": "^[0-9]{8}$"}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "setting",
+                                                                   "value_set": ["A", "B", "C", "Z"]}},
+    ])
+    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    try:
+        regex, in_set = validate_table(db, "staging.claim_lines", suite)
+    finally:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    assert (regex.unexpected_count, in_set.unexpected_count) == (3, 0)
+    assert sorted(regex.unexpected_sample) == ["1234567", "123456789", "ABCDEFGH"]
+    sample_queries = [s for s in statements if "AS unexpected_values" in s]
+    # pass 1 asks both for no samples (LIMIT 0, answered without a scan); pass 2 asks for agb_code's only
+    assert sum("agb_code AS unexpected_values" in s for s in sample_queries) == 2
+    assert sum("setting AS unexpected_values" in s for s in sample_queries) == 1

@@ -106,6 +106,12 @@ CONSTRUCTS: tuple[Construct, ...] = (
     ),
     Construct("bool_or", "bool_or(x)", "BOOL_OR(x)", "sqlglot"),
     Construct(
+        "arg_max_struct", "arg_max(x, struct_pack(a := a, b := b)) FILTER (WHERE c)",
+        "MAX_BY(x, STRUCT(a AS a, b AS b)) FILTER(WHERE c)", "sqlglot",
+        "The latest value by a tie-broken order in one aggregation (core.provider_clients); both engines compare "
+        "structs field by field.",
+    ),
+    Construct(
         "integer_division", "a // b", "(refused)", "refused",
         "Not used in the files. For integers DuckDB's // and Spark's DIV agree (truncation), but for a DOUBLE or "
         "DECIMAL DuckDB's // is ordinary division and Spark's DIV truncates; the types are not known here.",

@@ -1,6 +1,7 @@
 -- staging.claim_conflicts: claim_ids delivered more than once with different content. The copy from the most
 -- recently loaded file is used (staging.claim_lines); this table says which files disagreed.
--- (Only re-delivered claim_ids are compared: building the content text for every line would cost far more.)
+-- (Only re-delivered claim_ids are compared, as staging.claim_lines counted them in `deliveries`: building the
+-- content text for every line, or counting every claim_id again, would cost far more.)
 WITH usable AS (
     SELECT *
     FROM staging.claims_typed
@@ -8,9 +9,8 @@ WITH usable AS (
 ),
 redelivered AS (
     SELECT claim_id
-    FROM usable
-    GROUP BY claim_id
-    HAVING count(*) > 1
+    FROM staging.claim_lines
+    WHERE deliveries > 1
 ),
 deliveries AS (
     SELECT

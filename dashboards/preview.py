@@ -23,6 +23,8 @@ BASE_FLAGS = (
     "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--disable-crash-reporter",
     "--disable-breakpad",
 )
+#: DevTools events a caller may wait for after they arrived (kept until claimed); other events are dropped.
+KEPT_EVENTS = {"Page.loadEventFired"}
 
 
 def find_browser() -> str | None:
@@ -191,6 +193,3 @@ class _DevTools:
                 if not chunk:
                     raise RuntimeError("chromium closed the DevTools pipe")
                 self._buffer += chunk
-
-
-KEPT_EVENTS = {"Page.loadEventFired"}  # events a caller may wait for after they arrived; others are dropped

@@ -86,18 +86,19 @@ def in_dependency_order(items: list[SqlModel]) -> list[SqlModel]:
     return ordered
 
 
-def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int | None:
-    """(Re)build the model's table or view; returns the table's row count (None for a view: counting would
+def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool | None = None) -> int | None:
+    """(Re)build the model's table or view (``as_view``: default from the file's marker), replacing a relation
+    of the other kind left by an earlier build. Returns the table's row count; None for a view (counting would
     compute it)."""
-    kind = "VIEW" if model.is_view else "TABLE"
+    view = model.is_view if as_view is None else as_view
     existing = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
         "AND table_catalog = current_database()", [model.schema, model.name]
     ).fetchone()
-    if existing and (existing[0] == "VIEW") != model.is_view:
+    if existing and (existing[0] == "VIEW") != view:
         con.execute(f"DROP {'VIEW' if existing[0] == 'VIEW' else 'TABLE'} {model.table}")
-    con.execute(f"CREATE OR REPLACE {kind} {model.table} AS\n{model.sql}")
-    if model.is_view:
+    con.execute(f"CREATE OR REPLACE {'VIEW' if view else 'TABLE'} {model.table} AS\n{model.sql}")
+    if view:
         return None
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 

@@ -1,8 +1,8 @@
 """Assets of the ``quality`` group: the quality tables and views, and the GX Data Docs of the run.
 
 ``sql/quality/<name>.sql`` are plain SELECTs like the other SQL models, but some are views (always current,
-nothing to store) and one is a table (small, read by several checks and by ``quality_summary``); the existing
-model factory only builds tables, so they are built here. ``QUALITY_MODELS`` says which is which.
+nothing to store), one is built by its check, and the others are tables (read by several expectations);
+``QUALITY_MODELS`` says which is which, and ``sql_models.materialise`` builds them.
 """
 
 import os
@@ -13,7 +13,7 @@ import dagster as dg
 
 from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.resources import PipelineSettings
-from pipelines.sql_models import SqlModel, models
+from pipelines.sql_models import SqlModel, materialise, models
 from pipelines.transform.assets import asset_key
 
 #: sql/quality/<name>.sql -> how it is materialised. CHECK_VIEW: no asset; the check whose suite has
@@ -46,16 +46,10 @@ def quality_models() -> list[SqlModel]:
 
 def build_quality_model(con, model: SqlModel) -> int:
     """(Re)create the view or table of ``model`` and return its row count."""
-    kind = "VIEW" if QUALITY_MODELS[model.name] == "CHECK_VIEW" else QUALITY_MODELS[model.name]
-    other = "TABLE" if kind == "VIEW" else "VIEW"
-    existing = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'quality' AND table_name = ?",
-        [model.name],
-    ).fetchone()
-    if existing and (existing[0] == "VIEW") != (kind == "VIEW"):
-        con.execute(f"DROP {other} {model.table}")
-    con.execute(f"CREATE OR REPLACE {kind} {model.table} AS\n{model.sql}")
-    return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+    rows = materialise(con, model, as_view=QUALITY_MODELS[model.name] != "TABLE")
+    if rows is None:  # a view: its rows are counted for the asset's metadata
+        (rows,) = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()
+    return rows
 
 
 def quality_model_asset(model: SqlModel) -> dg.AssetsDefinition:

@@ -24,6 +24,9 @@ from pathlib import Path
 import duckdb
 
 SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
+# DuckDB's storage format for the warehouse files. Newer formats write string columns ~25% faster (they are most
+# of every claim-line table) and store them smaller; the file then needs DuckDB 1.5 or later to open.
+STORAGE_VERSION = "v1.5.0"
 WRITER_LOCK_TIMEOUT_S = 6 * 3600
 
 
@@ -59,7 +62,8 @@ class Warehouse:
         self.build_path.parent.mkdir(parents=True, exist_ok=True)
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         with _writer_lock(self.build_path.parent / ".writer.lock"):
-            con = duckdb.connect(str(self.build_path))
+            _upgrade_storage(self.build_path)
+            con = duckdb.connect(str(self.build_path), config={"storage_compatibility_version": STORAGE_VERSION})
             try:
                 con.execute(f"SET memory_limit = '{self.memory_limit}'")
                 con.execute(f"SET temp_directory = '{self.spill_dir.as_posix()}'")
@@ -95,6 +99,31 @@ def run_lock(warehouse: Warehouse) -> Iterator[None]:
 def open_published(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published warehouse, as a data engineer would open it."""
     return duckdb.connect(str(Warehouse(data_dir).published_path), read_only=True)
+
+
+def _storage_version(con: duckdb.DuckDBPyConnection, database: str) -> str:
+    (tags,) = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = ?", [database]).fetchone()
+    return tags.get("storage_version", "").rstrip("+")
+
+
+def _upgrade_storage(path: Path) -> None:
+    """Rewrite a working copy made in an older storage format in :data:`STORAGE_VERSION` (once; the format of a
+    DuckDB file is fixed when it is created). The published copy follows at the next publish."""
+    if not path.exists():
+        return
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{path.as_posix()}' AS current_copy (READ_ONLY)")
+        if _storage_version(con, "current_copy") == STORAGE_VERSION:
+            return
+        upgraded = path.with_name(f".{path.name}.upgrading")
+        upgraded.unlink(missing_ok=True)
+        con.execute(f"ATTACH '{upgraded.as_posix()}' AS upgraded (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute("COPY FROM DATABASE current_copy TO upgraded")
+        con.execute("DETACH upgraded")
+    finally:
+        con.close()
+    os.replace(upgraded, path)
 
 
 @contextlib.contextmanager

@@ -115,3 +115,22 @@ def test_nightly_schedule_requests_the_main_job():
     with dg.build_schedule_context() as context:
         result = schedule.evaluate_tick(context)
     assert len(result.run_requests) == 1
+
+
+def test_a_working_copy_in_an_older_storage_format_is_upgraded_once_with_its_contents(tmp_path):
+    from pipelines.warehouse import STORAGE_VERSION, Warehouse
+
+    warehouse = Warehouse(tmp_path)
+    warehouse.build_path.parent.mkdir(parents=True)
+    old = duckdb.connect(str(warehouse.build_path))  # DuckDB's default format (v1.0.0)
+    old.execute("CREATE SCHEMA marts")
+    old.execute("CREATE TABLE marts.results AS SELECT 'P1' AS provider_agb, 0.25 AS value")
+    old.execute("CREATE VIEW marts.results_view AS SELECT * FROM marts.results")
+    old.close()
+
+    with warehouse.connect() as con:
+        (tags,) = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = 'warehouse'").fetchone()
+        assert tags["storage_version"] == f"{STORAGE_VERSION}+"
+        assert con.execute("FROM marts.results_view").fetchall() == [("P1", 0.25)]
+    with warehouse.connect() as con:  # already upgraded: opened as it is
+        assert con.execute("SELECT count(*) FROM marts.results").fetchone() == (1,)

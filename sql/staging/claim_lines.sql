@@ -3,14 +3,12 @@
 -- that file); identical re-deliveries are thereby ignored, conflicting ones are listed in
 -- staging.claim_conflicts. `amount` is allowed_amount when present, else declared_amount, negative for credits.
 -- (Only re-delivered claim_ids are ranked: a window over every line would sort all of them.)
-WITH usable AS (
-    SELECT *
+-- (staging.claims_typed is read in three places rather than through one shared CTE: DuckDB would store a CTE
+-- used twice, all ten million wide rows of it.)
+WITH redelivered AS (
+    SELECT claim_id, count(*) AS deliveries
     FROM staging.claims_typed
     WHERE reject_reason IS NULL
-),
-redelivered AS (
-    SELECT claim_id, count(*) AS deliveries
-    FROM usable
     GROUP BY claim_id
     HAVING count(*) > 1
 ),
@@ -20,8 +18,9 @@ ranked AS (
         u.source_row,
         r.deliveries,
         row_number() OVER (PARTITION BY u.claim_id ORDER BY u.load_id DESC, u.source_row DESC) AS delivery_rank
-    FROM usable AS u
+    FROM staging.claims_typed AS u
     JOIN redelivered AS r ON r.claim_id = u.claim_id
+    WHERE u.reject_reason IS NULL
 )
 SELECT
     u.claim_id, u.related_claim_id, u.debit_credit, u.uzovi, u.provider_agb, u.practitioner_agb, u.client_key,
@@ -32,6 +31,6 @@ SELECT
          AS DECIMAL(18, 2)) AS amount,
     coalesce(k.deliveries, 1) AS deliveries,
     u.load_id, u.file_name, u.source_row
-FROM usable AS u
+FROM staging.claims_typed AS u
 LEFT JOIN ranked AS k ON k.load_id = u.load_id AND k.source_row = u.source_row
-WHERE coalesce(k.delivery_rank, 1) = 1
+WHERE u.reject_reason IS NULL AND coalesce(k.delivery_rank, 1) = 1

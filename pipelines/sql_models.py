@@ -3,8 +3,10 @@
 The runner wraps it in ``CREATE OR REPLACE TABLE <schema>.<table> AS ...``; the files themselves stay plain
 SELECTs so that a data engineer can run them by hand and another engine can run them too. A file whose leading
 comment block has the line ``-- materialise: view`` becomes a view instead: for a step that is cheap to
-compute but costly to store (writing ten million wide rows takes longer than recomputing them once). A model's inputs are
-the ``schema.table`` names it mentions, so adding a file is all it takes to add a table (and its asset).
+compute but costly to store (writing ten million wide rows takes longer than recomputing them once). A file with
+``-- materialise: incremental by load_id`` or ``... by claim_id`` is brought up to date with what newly loaded
+files change instead of being rebuilt (pipelines/incremental.py). A model's inputs are the ``schema.table`` names
+it mentions, so adding a file is all it takes to add a table (and its asset).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ WAREHOUSE_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
 _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
 _VIEW_MARKER = "materialise: view"
+_INCREMENTAL_MARKER = re.compile(r"^materialise: incremental by (load_id|claim_id)$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ class SqlModel:
     @property
     def is_view(self) -> bool:
         return any(line.strip() == _VIEW_MARKER for line in self.description.splitlines())
+
+    @property
+    def incremental_key(self) -> str | None:
+        """``load_id`` or ``claim_id`` for a file marked ``-- materialise: incremental by <key>``, else None."""
+        for line in self.description.splitlines():
+            match = _INCREMENTAL_MARKER.match(line.strip())
+            if match:
+                return match.group(1)
+        return None
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -91,6 +103,10 @@ def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool |
     of the other kind left by an earlier build. Returns the table's row count; None for a view (counting would
     compute it)."""
     view = model.is_view if as_view is None else as_view
+    if model.incremental_key and not view:
+        from pipelines.incremental import materialise_incremental
+
+        return materialise_incremental(con, model)
     existing = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
         "AND table_catalog = current_database()", [model.schema, model.name]

@@ -45,6 +45,38 @@ def test_a_second_run_loads_only_the_new_extract_and_updates_the_marts(tmp_path)
     assert published_count(data, "SELECT count(*) FROM raw.load_manifest WHERE file_name = 'claims_1.csv'") == 1
     assert published_count(data, "SELECT realised_amount FROM marts.turnover_cap") == 350
     assert published_count(data, "SELECT count(*) FROM quality.run_history") == 2
+    assert published_count(data, "SELECT how || ': ' || loads_added FROM quality.model_builds "
+                                 "WHERE model = 'staging.claims_typed'") == "added new loads: 1"
+
+
+def same_rows(data_dir, other_dir, sql):
+    """Rows of ``sql`` (with {} for the database) in one published warehouse and not the other, both ways."""
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{data_dir / 'warehouse.duckdb'}' AS one (READ_ONLY)")
+    con.execute(f"ATTACH '{other_dir / 'warehouse.duckdb'}' AS other (READ_ONLY)")
+    try:
+        return [con.execute(f"{sql.format(a)} EXCEPT ALL {sql.format(b)}").fetchall()
+                for a, b in (("one", "other"), ("other", "one"))] == [[], []]
+    finally:
+        con.close()
+
+
+def test_staging_brought_up_to_date_by_a_later_run_equals_staging_built_from_all_files_at_once(tmp_path):
+    redelivered = dict(FIRST[1], declared_amount="120.00")  # a2 again, another amount: the later file wins
+    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1, omzetmaximum="1000")])
+    materialize(landing, tmp_path / "nightly")
+    write_csv(landing / "claims_2.csv", [*SECOND, redelivered], CLAIMS.columns)
+    materialize(landing, tmp_path / "nightly")
+    materialize(landing, tmp_path / "at_once")
+    nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
+    builds = "SELECT string_agg(model || ': ' || how || ' ' || loads_added, ', ' ORDER BY model) FROM quality.model_builds"
+    assert published_count(nightly, builds) == "staging.claim_lines: added new loads 1, staging.claims_typed: added new loads 1"
+    # load ids differ (the files were loaded in another order); file and row identify a line
+    assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claims_typed")
+    assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
+    assert same_rows(nightly, at_once, "SELECT * FROM {}.marts.benchmark_results")
+    assert published_count(nightly, "SELECT amount FROM staging.claim_lines WHERE claim_id = 'a2'") == 120
+    assert published_count(nightly, "SELECT deliveries FROM staging.claim_lines WHERE claim_id = 'a2'") == 2
 
 
 def test_a_failed_run_leaves_the_published_warehouse_as_it_was(tmp_path):

@@ -8,6 +8,9 @@
 --     debit_credit other than D/C, a negative amount or a prestatiecode that is not in reference.prestatiecodes;
 --   * an optional code outside its valid set (zvt 9, an unknown zorglabel) does not reject the row: the landing
 --     quality suite warns about it and the value is treated as empty in core.
+-- Each row is typed from its own raw row, so a run adds the rows of the files it loaded (quality.model_builds)
+-- instead of typing every file again; it retypes everything when this file or reference.prestatiecodes changes.
+-- materialise: incremental by load_id
 WITH source AS (
     SELECT
         r.*,

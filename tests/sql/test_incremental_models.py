@@ -1,0 +1,153 @@
+"""``-- materialise: incremental by load_id``: new loads are added, anything else that changed rebuilds."""
+
+import duckdb
+import pytest
+
+from pipelines.sql_models import SqlModel, materialise
+
+TYPED = """-- staging.typed: toy row-local model
+-- materialise: incremental by load_id
+SELECT r.load_id, r.source_row, upper(r.code) AS code, c.label,
+       CASE WHEN r.code = 'boom' THEN error('a value this model cannot take') END AS failure
+FROM raw.claims AS r
+LEFT JOIN reference.codes AS c ON c.code = upper(r.code)
+"""
+
+
+@pytest.fixture
+def con(tmp_path):
+    sql = tmp_path / "staging" / "typed.sql"
+    sql.parent.mkdir()
+    sql.write_text(TYPED)
+    con = duckdb.connect()
+    for schema in ("raw", "reference", "staging", "quality"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.execute("CREATE TABLE raw.load_manifest (load_id INTEGER, kind VARCHAR, status VARCHAR, rows_loaded BIGINT)")
+    con.execute("CREATE TABLE raw.claims (load_id INTEGER, source_row BIGINT, code VARCHAR)")
+    con.execute("CREATE TABLE reference.codes AS SELECT 'A' AS code, 'first' AS label")
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def model(tmp_path):
+    return SqlModel("staging", "typed", tmp_path / "staging" / "typed.sql")
+
+
+def load(con, load_id, codes, status="loaded"):
+    con.execute("INSERT INTO raw.load_manifest VALUES (?, 'claims', ?, ?)", [load_id, status, len(codes)])
+    for row, code in enumerate(codes, start=2):
+        con.execute("INSERT INTO raw.claims VALUES (?, ?, ?)", [load_id, row, code])
+
+
+def build(con, model):
+    rows = materialise(con, model)
+    how, loads, added = con.execute(
+        "SELECT how, loads_added, rows_added FROM quality.model_builds WHERE model = 'staging.typed'").fetchone()
+    return rows, how, loads, added
+
+
+def table(con):
+    return con.execute("SELECT load_id, source_row, code, label FROM staging.typed ORDER BY ALL").fetchall()
+
+
+def test_new_loads_are_added_and_a_rerun_adds_nothing(con, model):
+    load(con, 1, ["a", "b"])
+    assert build(con, model) == (2, "rebuilt", 1, 2)
+    load(con, 2, ["a"])
+    assert build(con, model) == (3, "added new loads", 1, 1)
+    assert build(con, model) == (3, "added new loads", 0, 0)
+    assert table(con) == [(1, 2, "A", "first"), (1, 3, "B", None), (2, 2, "A", "first")]
+
+
+def test_a_changed_reference_table_retypes_every_load(con, model):
+    load(con, 1, ["a", "b"])
+    build(con, model)
+    con.execute("INSERT INTO reference.codes VALUES ('B', 'second')")
+    load(con, 2, ["b"])
+    assert build(con, model) == (3, "rebuilt", 2, 3)
+    assert table(con) == [(1, 2, "A", "first"), (1, 3, "B", "second"), (2, 2, "B", "second")]
+
+
+def test_a_changed_sql_file_rebuilds(con, model):
+    load(con, 1, ["a"])
+    build(con, model)
+    model.path.write_text(TYPED.replace("upper(r.code)", "lower(r.code)"))
+    assert build(con, model) == (1, "rebuilt", 1, 1)
+    assert table(con) == [(1, 2, "a", None)]
+
+
+def test_a_load_no_longer_in_raw_rebuilds_and_quarantined_files_add_nothing(con, model):
+    load(con, 1, ["a"])
+    load(con, 2, ["b"])
+    build(con, model)
+    con.execute("DELETE FROM raw.claims WHERE load_id = 1")
+    con.execute("DELETE FROM raw.load_manifest WHERE load_id = 1")
+    load(con, 3, [], status="quarantined")
+    con.execute("INSERT INTO raw.load_manifest VALUES (4, 'contracts', 'loaded', 10)")  # another raw table
+    assert build(con, model) == (1, "rebuilt", 1, 1)
+    assert table(con) == [(2, 2, "B", None)]
+    assert build(con, model) == (1, "added new loads", 0, 0)
+
+
+def test_a_failed_build_leaves_the_table_and_its_record_as_they_were(con, model):
+    load(con, 1, ["a"])
+    build(con, model)
+    load(con, 2, ["a", "boom"])
+    with pytest.raises(duckdb.Error, match="cannot take"):
+        materialise(con, model)
+    assert table(con) == [(1, 2, "A", "first")]
+    assert con.execute("SELECT how, loads_added FROM quality.model_builds").fetchone() == ("rebuilt", 1)
+    con.execute("DELETE FROM raw.claims WHERE code = 'boom'")  # the load is repaired: the next build adds it
+    assert build(con, model) == (2, "added new loads", 1, 1)
+
+
+LATEST = """-- staging.latest: toy per-claim model (the latest delivery of each claim_id, and how many there were)
+-- materialise: incremental by claim_id
+SELECT claim_id, arg_max(code, load_id) AS code, count(*) AS deliveries, max(load_id) AS load_id
+FROM staging.typed
+GROUP BY claim_id
+"""
+
+
+@pytest.fixture
+def per_claim(con, model, tmp_path):
+    model.path.write_text(TYPED.replace("r.source_row,", "r.source_row, r.claim_id,"))
+    con.execute("ALTER TABLE raw.claims ADD COLUMN claim_id VARCHAR")
+    sql = tmp_path / "staging" / "latest.sql"
+    sql.write_text(LATEST)
+    return SqlModel("staging", "latest", sql)
+
+
+def load_claims(con, load_id, claims):
+    con.execute("INSERT INTO raw.load_manifest VALUES (?, 'claims', 'loaded', ?)", [load_id, len(claims)])
+    for row, (claim_id, code) in enumerate(claims, start=2):
+        con.execute("INSERT INTO raw.claims VALUES (?, ?, ?, ?)", [load_id, row, code, claim_id])
+
+
+def latest(con):
+    return con.execute("SELECT claim_id, code, deliveries, load_id FROM staging.latest ORDER BY ALL").fetchall()
+
+
+def test_claim_ids_in_new_loads_are_recomputed_from_all_their_deliveries(con, model, per_claim):
+    load_claims(con, 1, [("c1", "a"), ("c2", "a")])
+    materialise(con, model)
+    materialise(con, per_claim)
+    load_claims(con, 2, [("c2", "b"), ("c3", "b")])
+    materialise(con, model)
+    assert materialise(con, per_claim) == 3
+    assert con.execute("SELECT how, loads_added, rows_added FROM quality.model_builds "
+                       "WHERE model = 'staging.latest'").fetchone() == ("added new loads", 1, 2)
+    assert latest(con) == [("c1", "A", 1, 1), ("c2", "B", 2, 2), ("c3", "B", 1, 2)]
+    con.execute("CREATE TABLE full_build AS " + LATEST)
+    assert con.execute("SELECT * FROM full_build EXCEPT SELECT * FROM staging.latest").fetchall() == []
+
+
+def test_a_rebuilt_input_rebuilds_the_per_claim_model(con, model, per_claim):
+    load_claims(con, 1, [("c1", "a")])
+    materialise(con, model)
+    materialise(con, per_claim)
+    con.execute("UPDATE reference.codes SET label = 'changed'")
+    materialise(con, model)  # rebuilt: new fingerprint
+    materialise(con, per_claim)
+    assert con.execute("SELECT how FROM quality.model_builds WHERE model = 'staging.latest'").fetchone() == ("rebuilt",)

@@ -1,37 +1,43 @@
-"""Incremental builds: a nightly run brings the big staging tables up to date with the files it loaded, instead of
-rewriting ten million rows that did not change.
+"""Incremental builds: a nightly run brings the big claim-line tables up to date with the files it loaded,
+instead of rewriting ten million rows that did not change.
 
-An SQL file opts in with a line in its header comment, which states what each of its rows depends on:
+An SQL file opts in with a line in its header comment that states what each of its rows depends on:
 
 * ``-- materialise: incremental by load_id``: each row is computed from one raw row (``staging.claims_typed``).
   A run adds the rows of the loads the table does not have yet.
-* ``-- materialise: incremental by claim_id``: each row depends only on input rows with the same claim_id
-  (``staging.claim_lines``: the deliveries of a claim_id decide which copy is used). A run deletes the rows of
-  every claim_id that occurs in a new load and computes them again from all their deliveries: the file's own
-  SQL, with its input narrowed to those claim_ids.
+* ``-- materialise: incremental by <key columns> of <input>``: each row depends only on the rows of ``<input>``
+  with the same key (``staging.claim_lines``: claim_id; ``core.claim_lines``: provider and client). A run
+  deletes the rows of the keys that the new loads change and computes them again with the file's own SQL, its
+  input narrowed to those keys. Which keys change is itself SQL: ``sql/changes/<schema>.<table>.sql`` selects
+  them, reading the temp tables ``changed_claims`` (claim_ids of the rows of the new loads) and
+  ``previous_build`` (``as_of`` of the run that last built the table).
 
-Raw tables only grow, one load at a time, and a load's rows never change; what else the rows depend on is
-summarised in a fingerprint: the SQL text, the contents of small inputs (e.g. ``reference.prestatiecodes``) and
-the fingerprint of an input that is itself built incrementally. A new fingerprint, a table that does not exist
-yet, or a load that has left raw means a full rebuild. ``quality.model_builds`` records per table the
-fingerprint, the loads it reflects and how the last build went; it is written in the same transaction as the
-rows, so a run that stops half-way leaves both as they were and a rerun never adds a load twice.
+Raw tables only grow, one load at a time, and a load's rows never change. What else the rows depend on is
+summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. ``reference.prestatiecodes``) and
+the fingerprint of inputs that are themselves built incrementally (through views). The as-of date is not in the
+fingerprint: the changes file says which keys a moved as-of date changes. A new fingerprint, a table that does
+not exist yet, or a load that has left raw means a full rebuild. ``quality.model_builds`` records per table the
+fingerprint, the loads it reflects, the as-of date and how the last build went; it is written in the same
+transaction as the rows, so a run that stops half-way leaves both as they were and a rerun never counts a load
+twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 import duckdb
 
-from pipelines.sql_models import SqlModel
+from pipelines.sql_models import SqlModel, models
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
     model        VARCHAR PRIMARY KEY,
     fingerprint  VARCHAR NOT NULL,
     loads        INTEGER[] NOT NULL,
+    as_of        DATE,
     built_at     TIMESTAMP NOT NULL,
     how          VARCHAR NOT NULL,
     loads_added  INTEGER NOT NULL,
@@ -40,6 +46,30 @@ CREATE TABLE IF NOT EXISTS quality.model_builds (
 """
 REBUILT = "rebuilt"
 ADDED = "added new loads"
+# Read for its as-of date only (handled by the changes file); its other columns change every run.
+RUN_PARAMETERS = "core.run_parameters"
+_BY_KEYS = re.compile(r"^(?P<keys>[a-z_]+(?:\s*,\s*[a-z_]+)*) of (?P<input>[a-z_]+\.[a-z_]+)$")
+
+
+@dataclass(frozen=True)
+class Build:
+    fingerprint: str
+    loads: list[int]
+    as_of: object
+
+
+@dataclass(frozen=True)
+class ByKeys:
+    keys: tuple[str, ...]
+    input: str
+
+
+def by_keys(model: SqlModel) -> ByKeys | None:
+    """The key columns and narrowed input of an ``incremental by <keys> of <input>`` model."""
+    match = _BY_KEYS.match(model.incremental_key or "")
+    if not match:
+        return None
+    return ByKeys(tuple(k.strip() for k in match.group("keys").split(",")), match.group("input"))
 
 
 def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
@@ -47,15 +77,17 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> 
     con.execute(MODEL_BUILDS_DDL)
     builds = _recorded_builds(con)
     fingerprint = _fingerprint(con, model, builds)
-    loaded = _loads_of(con, model, builds)
+    loaded = _claim_loads(con)
+    as_of = _as_of(con, model)
     previous = builds.get(model.table)
     is_table = _is_table(con, model)
-    can_add = previous is not None and previous[0] == fingerprint and is_table and set(previous[1]) <= set(loaded)
+    can_add = previous is not None and previous.fingerprint == fingerprint and is_table \
+        and set(previous.loads) <= set(loaded) and (previous.as_of is not None or as_of is None)
     con.execute("BEGIN TRANSACTION")
     try:
         if can_add:
-            new = [load_id for load_id in loaded if load_id not in set(previous[1])]
-            added = _add_loads(con, model, new, builds) if new else 0
+            new = [load_id for load_id in loaded if load_id not in set(previous.loads)]
+            added = _bring_up_to_date(con, model, new, previous)
             how, loads_added = ADDED, len(new)
         else:
             if not is_table:
@@ -64,8 +96,8 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> 
             added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
             how, loads_added = REBUILT, len(loaded)
         con.execute("DELETE FROM quality.model_builds WHERE model = ?", [model.table])
-        con.execute("INSERT INTO quality.model_builds VALUES (?, ?, CAST(? AS INTEGER[]), now()::TIMESTAMP, ?, ?, ?)",
-                    [model.table, fingerprint, loaded, how, loads_added, added])
+        con.execute("INSERT INTO quality.model_builds VALUES (?, ?, CAST(? AS INTEGER[]), ?, now()::TIMESTAMP, ?, ?, ?)",
+                    [model.table, fingerprint, loaded, as_of, how, loads_added, added])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -73,50 +105,58 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> 
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 
-def _add_loads(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int],
-               builds: dict[str, tuple[str, list[int]]]) -> int:
-    """Write what the loads ``new`` change; returns the rows inserted."""
-    listed = ", ".join(map(str, new))
+def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build) -> int:
+    """Write what the loads ``new`` (and a moved as-of date) change; returns the rows inserted."""
+    listed = ", ".join(map(str, new)) or "NULL"
     if model.incremental_key == "load_id":
+        if not new:
+            return 0
         # a constant list, so that the filter reaches the scan of raw (which then skips the other loads)
         return con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{model.sql}\n) AS built "
                            f"WHERE built.load_id IN ({listed})").fetchone()[0]
-    source = _incremental_input(model, builds)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT claim_id FROM {source} "
-                f"WHERE load_id IN ({listed})")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {source} "
-                "WHERE claim_id IN (SELECT claim_id FROM changed_keys)")
-    narrowed = re.sub(rf"\b{re.escape(source)}\b", "changed_input", model.sql)
-    con.execute(f"DELETE FROM {model.table} WHERE claim_id IN (SELECT claim_id FROM changed_keys)")
+    spec = by_keys(model)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_claims AS SELECT DISTINCT claim_id FROM staging.claims_typed "
+                f"WHERE load_id IN ({listed}) AND claim_id IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE previous_build AS SELECT CAST(? AS DATE) AS as_of", [previous.as_of])
+    keys = ", ".join(spec.keys)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {keys} FROM (\n"
+                f"{changes_sql(model)}\n) AS changed")
+    matches = " AND ".join(f"k.{key} = t.{key}" for key in spec.keys)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {spec.input} AS t "
+                f"WHERE EXISTS (SELECT 1 FROM changed_keys AS k WHERE {matches})")
+    narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
+    con.execute(f"DELETE FROM {model.table} AS t WHERE EXISTS (SELECT 1 FROM changed_keys AS k WHERE {matches})")
     added = con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{narrowed}\n) AS built").fetchone()[0]
     con.execute("DROP VIEW changed_input")
-    con.execute("DROP TABLE changed_keys")
+    for table in ("changed_keys", "previous_build", "changed_claims"):
+        con.execute(f"DROP TABLE {table}")
     return added
 
 
-def _incremental_input(model: SqlModel, builds: dict[str, tuple[str, list[int]]]) -> str:
-    """The input a claim_id-incremental model narrows: its one input that is itself built incrementally."""
-    sources = [table for table in model.inputs if table in builds]
-    if len(sources) != 1:
-        raise ValueError(f"{model.path}: 'incremental by claim_id' needs exactly one input that is built "
-                         f"incrementally (by load_id), found {sources or 'none'}")
-    return sources[0]
+def changes_sql(model: SqlModel) -> str:
+    path = model.path.parents[1] / "changes" / f"{model.table}.sql"  # sql/changes/<schema>.<table>.sql
+    if not path.exists():
+        raise FileNotFoundError(f"{model.path} is incremental by {model.incremental_key}, but {path} (the SELECT "
+                                "of the keys a run must compute again) does not exist")
+    return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
-def _loads_of(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[str, tuple[str, list[int]]]) -> list[int]:
-    """The loads the model's rows come from: loaded files of the raw tables it reads (directly or through its
-    incremental input)."""
-    if model.incremental_key == "claim_id":
-        return sorted(builds[_incremental_input(model, builds)][1])
-    kinds = [t.split(".")[1] for t in model.inputs if t.startswith("raw.") and t != "raw.load_manifest"]
+def _claim_loads(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Every claims file loaded so far: what an up-to-date table reflects."""
     return [load_id for (load_id,) in con.execute(
-        "SELECT load_id FROM raw.load_manifest WHERE status = 'loaded' AND rows_loaded > 0 "
-        "AND list_contains(?, kind) ORDER BY load_id", [kinds]).fetchall()]
+        "SELECT load_id FROM raw.load_manifest WHERE status = 'loaded' AND rows_loaded > 0 AND kind = 'claims' "
+        "ORDER BY load_id").fetchall()]
 
 
-def _recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[int]]]:
-    return {model: (fingerprint, list(loads)) for model, fingerprint, loads in
-            con.execute("SELECT model, fingerprint, loads FROM quality.model_builds").fetchall()}
+def _as_of(con: duckdb.DuckDBPyConnection, model: SqlModel):
+    if RUN_PARAMETERS not in _all_inputs(model):
+        return None
+    return con.execute(f"SELECT as_of FROM {RUN_PARAMETERS}").fetchone()[0]
+
+
+def _recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
+    return {model: Build(fingerprint, list(loads), as_of) for model, fingerprint, loads, as_of in
+            con.execute("SELECT model, fingerprint, loads, as_of FROM quality.model_builds").fetchall()}
 
 
 def _is_table(con: duckdb.DuckDBPyConnection, model: SqlModel) -> bool:
@@ -125,17 +165,42 @@ def _is_table(con: duckdb.DuckDBPyConnection, model: SqlModel) -> bool:
         "AND table_name = ?", [model.schema, model.name]).fetchone()[0] > 0
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[str, tuple[str, list[int]]]) -> str:
-    """A digest of the model's SQL and of everything it reads except the raw rows of its loads."""
-    parts = [model.sql]
+def _model_of(table: str) -> SqlModel | None:
+    schema, name = table.split(".")
+    return next((m for m in models(schema) if m.name == name), None) if schema in ("staging", "core") else None
+
+
+def _all_inputs(model: SqlModel) -> set[str]:
+    """The model's inputs, and through views the inputs of those views."""
+    found: set[str] = set()
     for table in model.inputs:
-        if table.startswith("raw."):
-            continue
-        if table in builds:  # an incremental input: its own fingerprint (its loads are followed separately)
-            parts.append(f"{table}: {builds[table][0]}")
-            continue
-        columns = con.execute(f"SELECT string_agg(column_name || ' ' || column_type, ', ') FROM "
-                              f"(DESCRIBE {table})").fetchone()[0]
-        (rows, digest) = con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} AS t").fetchone()
-        parts.append(f"{table}({columns}): {rows} rows, {digest}")
+        found.add(table)
+        upstream = _model_of(table)
+        if upstream is not None and upstream.is_view:
+            found |= _all_inputs(upstream)
+    return found
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[str, Build]) -> str:
+    """A digest of the model's SQL and of everything it reads except the raw rows of its loads and the as-of date."""
+    parts = [model.sql]
+    if by_keys(model):
+        parts.append(changes_sql(model))
+    for table in model.inputs:
+        parts.append(_input_fingerprint(con, table, builds))
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def _input_fingerprint(con: duckdb.DuckDBPyConnection, table: str, builds: dict[str, Build]) -> str:
+    if table.startswith("raw.") or table == RUN_PARAMETERS:
+        return table
+    if table in builds:  # built incrementally: its own fingerprint (its loads are followed separately)
+        return f"{table}: {builds[table].fingerprint}"
+    upstream = _model_of(table)
+    if upstream is not None and upstream.is_view:  # a view: its SQL and what it reads
+        return "\n".join([f"{table}: {upstream.sql}",
+                          *(_input_fingerprint(con, t, builds) for t in upstream.inputs)])
+    columns = con.execute(f"SELECT string_agg(column_name || ' ' || column_type, ', ') FROM "
+                          f"(DESCRIBE {table})").fetchone()[0]
+    (rows, digest) = con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} AS t").fetchone()
+    return f"{table}({columns}): {rows} rows, {digest}"

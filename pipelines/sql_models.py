@@ -4,8 +4,8 @@ The runner wraps it in ``CREATE OR REPLACE TABLE <schema>.<table> AS ...``; the 
 SELECTs so that a data engineer can run them by hand and another engine can run them too. A file whose leading
 comment block has the line ``-- materialise: view`` becomes a view instead: for a step that is cheap to
 compute but costly to store (writing ten million wide rows takes longer than recomputing them once). A file with
-``-- materialise: incremental by load_id`` or ``... by claim_id`` is brought up to date with what newly loaded
-files change instead of being rebuilt (pipelines/incremental.py). A model's inputs are the ``schema.table`` names
+``-- materialise: incremental by ...`` is brought up to date with what newly loaded files change instead of being
+rebuilt (pipelines/incremental.py). A model's inputs are the ``schema.table`` names
 it mentions, so adding a file is all it takes to add a table (and its asset).
 """
 
@@ -23,7 +23,7 @@ WAREHOUSE_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
 _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
 _VIEW_MARKER = "materialise: view"
-_INCREMENTAL_MARKER = re.compile(r"^materialise: incremental by (load_id|claim_id)$")
+_INCREMENTAL_MARKER = re.compile(r"^materialise: incremental by (.+)$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SqlModel:
 
     @property
     def incremental_key(self) -> str | None:
-        """``load_id`` or ``claim_id`` for a file marked ``-- materialise: incremental by <key>``, else None."""
+        """What follows ``-- materialise: incremental by`` in the file's header (pipelines/incremental.py)."""
         for line in self.description.splitlines():
             match = _INCREMENTAL_MARKER.match(line.strip())
             if match:

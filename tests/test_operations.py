@@ -13,7 +13,7 @@ import pytest
 from pipelines.contract import CLAIMS
 from pipelines.definitions import MAIN_JOB, build_definitions, defs
 from pipelines.resources import PipelineSettings
-from tests.builders import BEH_60, DIAG_60, P1, claim, contract, materialize, write_csv, write_landing
+from tests.builders import BEH_60, DIAG_60, P1, claim, contract, credit, materialize, write_csv, write_landing
 
 FIRST = [claim("a1", "a", "2025-01-10", DIAG_60), claim("a2", "a", "2025-02-10", BEH_60, "100.00")]
 SECOND = [claim("a3", "a", "2025-03-10", BEH_60, "100.00"), claim("b1", "b", "2025-03-11", BEH_60, "50.00")]
@@ -61,22 +61,52 @@ def same_rows(data_dir, other_dir, sql):
         con.close()
 
 
-def test_staging_brought_up_to_date_by_a_later_run_equals_staging_built_from_all_files_at_once(tmp_path):
-    redelivered = dict(FIRST[1], declared_amount="120.00")  # a2 again, another amount: the later file wins
-    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1, omzetmaximum="1000")])
-    materialize(landing, tmp_path / "nightly")
-    write_csv(landing / "claims_2.csv", [*SECOND, redelivered], CLAIMS.columns)
-    materialize(landing, tmp_path / "nightly")
-    materialize(landing, tmp_path / "at_once")
+def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_files_at_once(tmp_path):
+    moved = claim("x1", "a", "2025-02-15", BEH_60, trajectory=None)
+    orphan_debit = claim("d9", "b", "2025-02-20", BEH_60, "50.00")
+    untouched = claim("f1", "f", "2025-01-20", BEH_60)                 # no new line of client f
+    first = [
+        claim("a1", "a", "2025-01-10", DIAG_60, zvt=3),
+        claim("a2", "a", "2025-02-10", BEH_60),                         # ZVT carried from a1
+        moved,
+        dict(credit("c9", orphan_debit, "20.00"), client_id="y"),        # names d9 (next file), another client
+        untouched,
+        claim("e1", "e", "2025-03-05", BEH_60),                         # after the first run's as-of date
+    ]
+    second = [
+        claim("a3", "a", "2025-03-10", BEH_60),                         # same trajectory: ZVT carried from a1
+        credit("cr2", first[1]),                                        # credits 100 of a2, delivered earlier
+        orphan_debit,                                                   # c9 now nets against it
+        dict(credit("cf", untouched, "40.00"), client_id="z"),          # credits f1, another client
+        dict(moved, client_id="c"),                                     # x1 again, now for another client
+        dict(first[1], claim_id="a2", declared_amount="120.00"),        # a2 again, another amount
+        claim("b1", "b", "2025-04-11", BEH_60),                         # moves the as-of date on
+    ]
+    landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000")])
     nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
-    builds = "SELECT string_agg(model || ': ' || how || ' ' || loads_added, ', ' ORDER BY model) FROM quality.model_builds"
-    assert published_count(nightly, builds) == "staging.claim_lines: added new loads 1, staging.claims_typed: added new loads 1"
+    materialize(landing, nightly, as_of="2025-02-28")
+    write_csv(landing / "claims_2.csv", second, CLAIMS.columns)
+    materialize(landing, nightly)
+    materialize(landing, at_once)
+
+    builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
+    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, staging.claim_lines: added new "
+                                                "loads, staging.claims_typed: added new loads")
     # load ids differ (the files were loaded in another order); file and row identify a line
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claims_typed")
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
-    assert same_rows(nightly, at_once, "SELECT * FROM {}.marts.benchmark_results")
-    assert published_count(nightly, "SELECT amount FROM staging.claim_lines WHERE claim_id = 'a2'") == 120
-    assert published_count(nightly, "SELECT deliveries FROM staging.claim_lines WHERE claim_id = 'a2'") == 2
+    assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
+    for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results"):
+        assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
+    assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 8  # a1-a3, x1, d9, e1, f1, b1
+    assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "
+                                    "claim_id, client_key <> (SELECT client_key FROM core.claim_lines WHERE "
+                                    "claim_id = 'a1') AS client_key_is_c FROM core.claim_lines WHERE claim_id = 'x1')"
+                           ) == "x1 true"
+    assert published_count(nightly, "SELECT net_amount FROM core.claim_lines WHERE claim_id = 'a2'") == 20
+    assert published_count(nightly, "SELECT net_amount FROM core.claim_lines WHERE claim_id = 'd9'") == 30
+    assert published_count(nightly, "SELECT net_amount FROM core.claim_lines WHERE claim_id = 'f1'") == 60
+    assert published_count(nightly, "SELECT line_zvt FROM core.claim_lines WHERE claim_id = 'a3'") == 3
 
 
 def test_a_failed_run_leaves_the_published_warehouse_as_it_was(tmp_path):

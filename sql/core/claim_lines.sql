@@ -6,6 +6,9 @@
 --     ZVT on or before the line's date (latest = greatest service_date, then claim_id); else null (unknown).
 --     A code outside reference.zorgvraagtypen counts as empty.
 --   * counts_as_activity: a non-reversed debit line. Reversed lines and orphan credits carry money only.
+-- Every rule above looks only at one provider's lines of one client, so a run recomputes just the pairs that its
+-- new files (or a moved as-of date) change: sql/changes/core.claim_lines.sql, quality.model_builds.
+-- materialise: incremental by provider_agb, client_key of staging.net_lines
 WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),

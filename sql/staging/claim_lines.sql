@@ -5,7 +5,7 @@
 -- (Only re-delivered claim_ids are ranked: a window over every line would sort all of them.)
 -- Which copy is used depends only on the deliveries of the same claim_id, so a run recomputes just the claim_ids
 -- in the files it loaded (quality.model_builds).
--- materialise: incremental by claim_id
+-- materialise: incremental by claim_id of staging.claims_typed
 -- (staging.claims_typed is read in three places rather than through one shared CTE: DuckDB would store a CTE
 -- used twice, all ten million wide rows of it.)
 WITH redelivered AS (

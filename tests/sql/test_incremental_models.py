@@ -5,7 +5,7 @@ import pytest
 
 from pipelines.sql_models import SqlModel, materialise
 
-TYPED = """-- staging.typed: toy row-local model
+TYPED = """-- staging.claims_typed: toy row-local model
 -- materialise: incremental by load_id
 SELECT r.load_id, r.source_row, upper(r.code) AS code, c.label,
        CASE WHEN r.code = 'boom' THEN error('a value this model cannot take') END AS failure
@@ -16,7 +16,7 @@ LEFT JOIN reference.codes AS c ON c.code = upper(r.code)
 
 @pytest.fixture
 def con(tmp_path):
-    sql = tmp_path / "staging" / "typed.sql"
+    sql = tmp_path / "staging" / "claims_typed.sql"
     sql.parent.mkdir()
     sql.write_text(TYPED)
     con = duckdb.connect()
@@ -31,7 +31,7 @@ def con(tmp_path):
 
 @pytest.fixture
 def model(tmp_path):
-    return SqlModel("staging", "typed", tmp_path / "staging" / "typed.sql")
+    return SqlModel("staging", "claims_typed", tmp_path / "staging" / "claims_typed.sql")
 
 
 def load(con, load_id, codes, status="loaded"):
@@ -43,12 +43,12 @@ def load(con, load_id, codes, status="loaded"):
 def build(con, model):
     rows = materialise(con, model)
     how, loads, added = con.execute(
-        "SELECT how, loads_added, rows_added FROM quality.model_builds WHERE model = 'staging.typed'").fetchone()
+        "SELECT how, loads_added, rows_added FROM quality.model_builds WHERE model = 'staging.claims_typed'").fetchone()
     return rows, how, loads, added
 
 
 def table(con):
-    return con.execute("SELECT load_id, source_row, code, label FROM staging.typed ORDER BY ALL").fetchall()
+    return con.execute("SELECT load_id, source_row, code, label FROM staging.claims_typed ORDER BY ALL").fetchall()
 
 
 def test_new_loads_are_added_and_a_rerun_adds_nothing(con, model):
@@ -103,9 +103,9 @@ def test_a_failed_build_leaves_the_table_and_its_record_as_they_were(con, model)
 
 
 LATEST = """-- staging.latest: toy per-claim model (the latest delivery of each claim_id, and how many there were)
--- materialise: incremental by claim_id
+-- materialise: incremental by claim_id of staging.claims_typed
 SELECT claim_id, arg_max(code, load_id) AS code, count(*) AS deliveries, max(load_id) AS load_id
-FROM staging.typed
+FROM staging.claims_typed
 GROUP BY claim_id
 """
 
@@ -116,6 +116,8 @@ def per_claim(con, model, tmp_path):
     con.execute("ALTER TABLE raw.claims ADD COLUMN claim_id VARCHAR")
     sql = tmp_path / "staging" / "latest.sql"
     sql.write_text(LATEST)
+    (tmp_path / "changes").mkdir()
+    (tmp_path / "changes" / "staging.latest.sql").write_text("SELECT claim_id FROM changed_claims")
     return SqlModel("staging", "latest", sql)
 
 

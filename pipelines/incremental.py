@@ -121,11 +121,11 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     keys = ", ".join(spec.keys)
     con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {keys} FROM (\n"
                 f"{changes_sql(model)}\n) AS changed")
-    matches = " AND ".join(f"k.{key} = t.{key}" for key in spec.keys)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {spec.input} AS t "
-                f"WHERE EXISTS (SELECT 1 FROM changed_keys AS k WHERE {matches})")
+    # (keys) IN (SELECT ...): DuckDB runs it as a semi join; a correlated EXISTS here took 100 times longer
+    changed = f"({', '.join(f't.{key}' for key in spec.keys)}) IN (SELECT {keys} FROM changed_keys)"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {spec.input} AS t WHERE {changed}")
     narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
-    con.execute(f"DELETE FROM {model.table} AS t WHERE EXISTS (SELECT 1 FROM changed_keys AS k WHERE {matches})")
+    con.execute(f"DELETE FROM {model.table} AS t WHERE {changed}")
     added = con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{narrowed}\n) AS built").fetchone()[0]
     con.execute("DROP VIEW changed_input")
     for table in ("changed_keys", "previous_build", "changed_claims"):

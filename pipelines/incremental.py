@@ -9,8 +9,9 @@ An SQL file opts in with a line in its header comment that states what each of i
   with the same key (``staging.claim_lines``: claim_id; ``core.claim_lines``: provider and client). A run
   deletes the rows of the keys that the new loads change and computes them again with the file's own SQL, its
   input narrowed to those keys. Which keys change is itself SQL: ``sql/changes/<schema>.<table>.sql`` selects
-  them, reading the temp tables ``changed_claims`` (claim_ids of the rows of the new loads) and
-  ``previous_build`` (``as_of`` of the run that last built the table).
+  them, reading the temp tables ``changed_claims`` (claim_ids of the rows of the new loads), ``linked_claims``
+  (those and the claim_ids linked to them by credits: ``sql/changes/linked_claims.sql``) and ``previous_build``
+  (``as_of`` of the run that last built the table).
 
 Raw tables only grow, one load at a time, and a load's rows never change. What else the rows depend on is
 summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. ``reference.prestatiecodes``) and
@@ -28,8 +29,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import duckdb
 
+from pipelines.paths import SQL_DIR
 from pipelines.sql_models import SqlModel, models
 
 MODEL_BUILDS_DDL = """
@@ -75,9 +79,9 @@ def by_keys(model: SqlModel) -> ByKeys | None:
 def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
     """Bring the model's table up to date (see the module docstring); returns its row count."""
     con.execute(MODEL_BUILDS_DDL)
-    builds = _recorded_builds(con)
+    builds = recorded_builds(con)
     fingerprint = _fingerprint(con, model, builds)
-    loaded = _claim_loads(con)
+    loaded = claim_loads(con)
     as_of = _as_of(con, model)
     previous = builds.get(model.table)
     is_table = _is_table(con, model)
@@ -95,9 +99,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> 
             con.execute(f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}")
             added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
             how, loads_added = REBUILT, len(loaded)
-        con.execute("DELETE FROM quality.model_builds WHERE model = ?", [model.table])
-        con.execute("INSERT INTO quality.model_builds VALUES (?, ?, CAST(? AS INTEGER[]), ?, now()::TIMESTAMP, ?, ?, ?)",
-                    [model.table, fingerprint, loaded, as_of, how, loads_added, added])
+        record_build(con, model.table, Build(fingerprint, loaded, as_of), how, loads_added, added)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -115,8 +117,7 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
         return con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{model.sql}\n) AS built "
                            f"WHERE built.load_id IN ({listed})").fetchone()[0]
     spec = by_keys(model)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_claims AS SELECT DISTINCT claim_id FROM staging.claims_typed "
-                f"WHERE load_id IN ({listed}) AND claim_id IS NOT NULL")
+    create_changed_claims(con, new, model.path.parents[1])
     con.execute("CREATE OR REPLACE TEMP TABLE previous_build AS SELECT CAST(? AS DATE) AS as_of", [previous.as_of])
     keys = ", ".join(spec.keys)
     con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {keys} FROM (\n"
@@ -128,20 +129,52 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     con.execute(f"DELETE FROM {model.table} AS t WHERE {changed}")
     added = con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{narrowed}\n) AS built").fetchone()[0]
     con.execute("DROP VIEW changed_input")
-    for table in ("changed_keys", "previous_build", "changed_claims"):
+    for table in ("changed_keys", "previous_build"):
         con.execute(f"DROP TABLE {table}")
+    drop_changed_claims(con)
     return added
 
 
+def record_build(con: duckdb.DuckDBPyConnection, table: str, build: Build, how: str, loads_added: int,
+                 rows_added: int) -> None:
+    con.execute(MODEL_BUILDS_DDL)
+    con.execute("DELETE FROM quality.model_builds WHERE model = ?", [table])
+    con.execute("INSERT INTO quality.model_builds VALUES (?, ?, CAST(? AS INTEGER[]), ?, now()::TIMESTAMP, ?, ?, ?)",
+                [table, build.fingerprint, build.loads, build.as_of, how, loads_added, rows_added])
+
+
+def create_changed_claims(con: duckdb.DuckDBPyConnection, new: list[int], sql_dir: Path = SQL_DIR) -> None:
+    """Temp tables ``changed_claims`` (the claim_ids of the rows of the loads ``new``) and ``linked_claims``
+    (sql/changes/linked_claims.sql)."""
+    listed = ", ".join(map(str, new)) or "NULL"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_claims AS SELECT DISTINCT claim_id FROM staging.claims_typed "
+                f"WHERE load_id IN ({listed}) AND claim_id IS NOT NULL")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE linked_claims AS {_linked_claims_sql(sql_dir)}")
+
+
+def _linked_claims_sql(sql_dir: Path) -> str:
+    return (sql_dir / "changes" / "linked_claims.sql").read_text(encoding="utf-8").strip().rstrip(";")
+
+
+def drop_changed_claims(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ("changed_claims", "linked_claims"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def changes_sql(model: SqlModel) -> str:
-    path = model.path.parents[1] / "changes" / f"{model.table}.sql"  # sql/changes/<schema>.<table>.sql
+    return changes_sql_for(model.table, model.path.parents[1], model)
+
+
+def changes_sql_for(table: str, sql_dir: Path = SQL_DIR, model: SqlModel | None = None) -> str:
+    """The text of sql/changes/<schema>.<table>.sql."""
+    path = sql_dir / "changes" / f"{table}.sql"
     if not path.exists():
-        raise FileNotFoundError(f"{model.path} is incremental by {model.incremental_key}, but {path} (the SELECT "
-                                "of the keys a run must compute again) does not exist")
+        raise FileNotFoundError(f"{model.path if model else table} is built incrementally, but {path} (the "
+                                "SELECT of what a run must compute again) does not exist")
     return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
-def _claim_loads(con: duckdb.DuckDBPyConnection) -> list[int]:
+def claim_loads(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Every claims file loaded so far: what an up-to-date table reflects."""
     return [load_id for (load_id,) in con.execute(
         "SELECT load_id FROM raw.load_manifest WHERE status = 'loaded' AND rows_loaded > 0 AND kind = 'claims' "
@@ -154,7 +187,7 @@ def _as_of(con: duckdb.DuckDBPyConnection, model: SqlModel):
     return con.execute(f"SELECT as_of FROM {RUN_PARAMETERS}").fetchone()[0]
 
 
-def _recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
+def recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
     return {model: Build(fingerprint, list(loads), as_of) for model, fingerprint, loads, as_of in
             con.execute("SELECT model, fingerprint, loads, as_of FROM quality.model_builds").fetchall()}
 
@@ -185,13 +218,13 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[s
     """A digest of the model's SQL and of everything it reads except the raw rows of its loads and the as-of date."""
     parts = [model.sql]
     if by_keys(model):
-        parts.append(changes_sql(model))
+        parts += [changes_sql(model), _linked_claims_sql(model.path.parents[1])]
     for table in model.inputs:
-        parts.append(_input_fingerprint(con, table, builds))
+        parts.append(input_fingerprint(con, table, builds))
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
 
-def _input_fingerprint(con: duckdb.DuckDBPyConnection, table: str, builds: dict[str, Build]) -> str:
+def input_fingerprint(con: duckdb.DuckDBPyConnection, table: str, builds: dict[str, Build]) -> str:
     if table.startswith("raw.") or table == RUN_PARAMETERS:
         return table
     if table in builds:  # built incrementally: its own fingerprint (its loads are followed separately)
@@ -199,7 +232,7 @@ def _input_fingerprint(con: duckdb.DuckDBPyConnection, table: str, builds: dict[
     upstream = _model_of(table)
     if upstream is not None and upstream.is_view:  # a view: its SQL and what it reads
         return "\n".join([f"{table}: {upstream.sql}",
-                          *(_input_fingerprint(con, t, builds) for t in upstream.inputs)])
+                          *(input_fingerprint(con, t, builds) for t in upstream.inputs)])
     columns = con.execute(f"SELECT string_agg(column_name || ' ' || column_type, ', ') FROM "
                           f"(DESCRIBE {table})").fetchone()[0]
     (rows, digest) = con.execute(f"SELECT count(*), sum(hash(t)) FROM {table} AS t").fetchone()

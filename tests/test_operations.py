@@ -82,23 +82,31 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
         dict(first[1], claim_id="a2", declared_amount="120.00"),        # a2 again, another amount
         claim("b1", "b", "2025-04-11", BEH_60),                         # moves the as-of date on
     ]
+    late = [claim("b2", "b", "2025-04-20", BEH_60), credit("ca3", second[0], "10.00")]  # April, and a3 (March)
     landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000")])
     nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
-    materialize(landing, nightly, as_of="2025-02-28")
+    materialize(landing, nightly, as_of="2025-02-28", trend_months=4)
     write_csv(landing / "claims_2.csv", second, CLAIMS.columns)
-    materialize(landing, nightly)
-    materialize(landing, at_once)
-
+    materialize(landing, nightly, trend_months=4)
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
-    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, staging.claim_lines: added new "
-                                                "loads, staging.claims_typed: added new loads")
+    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, marts.benchmark_trends: rebuilt, "
+                                                "staging.claim_lines: added new loads, staging.claims_typed: added "
+                                                "new loads")
+    write_csv(landing / "claims_3.csv", late, CLAIMS.columns)
+    materialize(landing, nightly, trend_months=4)
+    materialize(landing, at_once, trend_months=4)
+
+    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, marts.benchmark_trends: kept 2 "
+                                                "month ends, staging.claim_lines: added new loads, "
+                                                "staging.claims_typed: added new loads")
+    assert same_rows(nightly, at_once, "SELECT * FROM {}.marts.benchmark_trends")
     # load ids differ (the files were loaded in another order); file and row identify a line
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claims_typed")
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
     for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
-    assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 8  # a1-a3, x1, d9, e1, f1, b1
+    assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 9  # a1-a3, x1, d9, e1, f1, b1, b2
     assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "
                                     "claim_id, client_key <> (SELECT client_key FROM core.claim_lines WHERE "
                                     "claim_id = 'a1') AS client_key_is_c FROM core.claim_lines WHERE claim_id = 'x1')"

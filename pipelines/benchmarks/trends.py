@@ -19,6 +19,7 @@ What keeps it fast (a month end costs a few seconds at ten million lines, not a 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, timedelta
 from itertools import groupby
@@ -26,6 +27,8 @@ from itertools import groupby
 import duckdb
 
 from pipelines.benchmarks.registry import Benchmark
+from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, claim_loads, create_changed_claims,
+                                   drop_changed_claims, input_fingerprint, record_build, recorded_builds)
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
 from pipelines.sql_models import SqlModel, in_dependency_order, models
 
@@ -34,6 +37,7 @@ TAKEN_AS_IS = {"claim_lines", "run_parameters", "policy_parameters"}
 # Keys replaced by integers in the scratch copy of core.claim_lines (text keys make grouping slower).
 SURROGATE_KEYS = ("client_key", "trajectory_key")
 
+TRENDS_TABLE = "marts.benchmark_trends"
 TRENDS_DDL = """
 CREATE OR REPLACE TABLE marts.benchmark_trends (
     benchmark VARCHAR, provider_agb VARCHAR, year INTEGER, month INTEGER, period_end DATE,
@@ -93,10 +97,22 @@ def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: lis
 
 def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], months: int) -> int:
     (as_of,) = con.execute("SELECT as_of FROM core.run_parameters").fetchone()
-    con.execute(TRENDS_DDL)
+    con.execute(MODEL_BUILDS_DDL)
     core_models: list[SqlModel] = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
-    columns = columns_read(con, "core.claim_lines", [m.sql for m in core_models]
-                           + [b.model.sql for b in items] + [results_sql_in_scratch(items)])
+    sql_texts = [m.sql for m in core_models] + [b.model.sql for b in items] + [results_sql_in_scratch(items)]
+    ends = month_ends(as_of, months)
+    build = Build(_fingerprint(con, core_models, items, sql_texts), claim_loads(con), as_of)
+    kept = _reusable_month_ends(con, build, ends)
+    if kept:
+        con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "
+                    "WHERE period_end IN (SELECT unnest(CAST(? AS DATE[])))", [kept])
+    # until this build is recorded at the end, a run that stops half-way leaves no record to reuse rows from
+    con.execute("DELETE FROM quality.model_builds WHERE model = ?", [TRENDS_TABLE])
+    con.execute(TRENDS_DDL)
+    if kept:
+        con.execute("INSERT INTO marts.benchmark_trends SELECT * FROM trends_kept")
+        con.execute("DROP TABLE trends_kept")
+    columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
         """INSERT INTO marts.benchmark_trends
@@ -105,13 +121,13 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         FROM marts.benchmark_results WHERE year = $year""",
         {"month": as_of.month, "as_of": as_of, "year": as_of.year},
     )
-    earlier = [end for end in month_ends(as_of, months) if end != as_of]
+    earlier = [end for end in ends if end != as_of and end not in kept]
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
-        for year, ends in groupby(earlier, key=lambda end: end.year):
-            ends = list(ends)
-            copy_year_lines(con, warehouse, columns, year, max(ends))
-            for period_end in ends:
+        for year, year_ends in groupby(earlier, key=lambda end: end.year):
+            year_ends = list(year_ends)
+            copy_year_lines(con, warehouse, columns, year, max(year_ends))
+            for period_end in year_ends:
                 con.execute(
                     "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
                     "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "
@@ -132,4 +148,34 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
                 )
             con.execute("DROP VIEW scratch_core.claim_lines")
             con.execute("DROP TABLE scratch_core.trend_lines")
-    return con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
+    record_build(con, TRENDS_TABLE, build, f"kept {len(kept)} month ends" if kept else REBUILT,
+                 len(earlier) + 1, rows)
+    return rows
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, core_models: list[SqlModel], items: tuple[Benchmark, ...],
+                 sql_texts: list[str]) -> str:
+    """What every month end's values depend on besides the lines: the SQL, the policy parameters, the reference
+    tables, and how core.claim_lines was built (its SQL and inputs)."""
+    computed = {m.table for m in core_models} | {b.table for b in items} | {f"core.{t}" for t in TAKEN_AS_IS}
+    inputs = sorted({t for m in [*core_models, *(b.model for b in items)] for t in m.inputs} - computed)
+    builds = recorded_builds(con)
+    parts = [*sql_texts, *(input_fingerprint(con, t, builds) for t in [*inputs, "core.policy_parameters"]),
+             input_fingerprint(con, "core.claim_lines", builds)]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def _reusable_month_ends(con: duckdb.DuckDBPyConnection, build: Build, ends: list[date]) -> list[date]:
+    """Month ends whose rows the previous run computed from the same SQL, policy and reference tables, and that
+    lie before the earliest service date the files loaded since then change (sql/changes/marts.benchmark_trends.sql)."""
+    previous = recorded_builds(con).get(TRENDS_TABLE)
+    if previous is None or previous.fingerprint != build.fingerprint or not set(previous.loads) <= set(build.loads):
+        return []
+    create_changed_claims(con, [load_id for load_id in build.loads if load_id not in set(previous.loads)])
+    (earliest_change,) = con.execute(changes_sql_for(TRENDS_TABLE)).fetchone()
+    drop_changed_claims(con)
+    computed = {end for (end,) in con.execute("SELECT DISTINCT period_end FROM marts.benchmark_trends").fetchall()}
+    return [end for end in ends if end in computed and end != build.as_of
+            and (earliest_change is None or end < earliest_change)]
+

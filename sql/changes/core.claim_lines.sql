@@ -1,25 +1,12 @@
 -- The providers' clients whose core.claim_lines rows a run computes again (pipelines/incremental.py). Trajectory
 -- numbering and ZVT carry-forward look only at one provider's lines of one client, so recomputing all lines of
 -- these (provider_agb, client_key) pairs gives what a full rebuild gives:
---   * every pair that a delivery of a claim_id in a new file belongs to, in any of its versions (a re-delivery
---     may move a line to another client);
---   * the pairs of the lines linked to those claim_ids by related_claim_id, both ways: a new credit changes the
---     net amount of the debit it names, and a new debit turns credits that named it from orphans into netting;
+--   * every pair that a delivery of a linked claim_id belongs to (sql/changes/linked_claims.sql), in any of its
+--     versions: a re-delivery may move a line to another client, and a credit may name a debit of another client;
 --   * every pair with a line between the previous and the current as-of date (it enters or leaves).
-WITH linked AS (
-    SELECT claim_id FROM changed_claims
-    UNION
-    SELECT t.related_claim_id
-    FROM staging.claims_typed AS t
-    WHERE t.claim_id IN (SELECT claim_id FROM changed_claims) AND t.related_claim_id IS NOT NULL
-    UNION
-    SELECT t.claim_id
-    FROM staging.claims_typed AS t
-    WHERE t.related_claim_id IN (SELECT claim_id FROM changed_claims)
-)
 SELECT t.provider_agb, t.client_key
 FROM staging.claims_typed AS t
-WHERE t.claim_id IN (SELECT claim_id FROM linked)
+WHERE t.claim_id IN (SELECT claim_id FROM linked_claims)
 UNION
 SELECT l.provider_agb, l.client_key
 FROM staging.claim_lines AS l

@@ -118,6 +118,7 @@ def per_claim(con, model, tmp_path):
     sql.write_text(LATEST)
     (tmp_path / "changes").mkdir()
     (tmp_path / "changes" / "staging.latest.sql").write_text("SELECT claim_id FROM changed_claims")
+    (tmp_path / "changes" / "linked_claims.sql").write_text("SELECT claim_id FROM changed_claims")
     return SqlModel("staging", "latest", sql)
 
 

@@ -131,13 +131,20 @@ def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[flo
     return time.time() - started, step_timings(instance), outcome.success
 
 
-def add_increment(landing: Path, lines: int, seed: int) -> Path:
-    """A new extract of about ``lines`` lines with claim ids that do not collide with the existing ones."""
-    scratch = landing.parent / f"increment_{lines}_{seed}"
+def add_increment(landing: Path, lines: int, seed: int, recent: bool = False) -> Path:
+    """A new extract of about ``lines`` lines with claim ids that do not collide with the existing ones: service
+    dates throughout 2026, or with ``recent`` only in December 2026 (the last month of the base data) and no credit
+    for an earlier line."""
+    scale = 12 if recent else 1  # December is about a twelfth of a year's lines
+    scratch = landing.parent / f"increment_{lines}_{seed}{'_recent' if recent else ''}"
     if not scratch.exists():
-        generate(scratch, providers=40, clients=max(20, int(lines / LINES_PER_CLIENT)), years=(2026,),
+        generate(scratch, providers=40, clients=max(20, int(scale * lines / LINES_PER_CLIENT)), years=(2026,),
                  seed=seed + 1000, fmt="parquet", progress=lambda m: None)
     frame = pl.concat([pl.read_parquet(p) for p in claim_files(scratch)])
+    if recent:
+        frame = frame.filter(pl.col("service_date") >= pl.date(2026, 12, 1))
+        frame = frame.filter(pl.col("related_claim_id").is_null()
+                             | pl.col("related_claim_id").is_in(frame["claim_id"].implode()))
     frame = frame.with_columns(
         ("INC" + pl.col("claim_id")).alias("claim_id"),
         pl.when(pl.col("related_claim_id").is_not_null()).then("INC" + pl.col("related_claim_id"))
@@ -172,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/.cache"))
     parser.add_argument("--data-dir", type=Path, default=Path("benchmarks/.data"))
     parser.add_argument("--incremental", type=int, default=0, help="then add an extract of this many lines")
+    parser.add_argument("--recent", action="store_true",
+                        help="the added extract has only lines of the last month (as a nightly extract mostly has)")
     args = parser.parse_args(argv)
     os.environ.setdefault("PRAKTIJKVARIATIE_PSEUDONYM_KEY", "benchmark-key")
 
@@ -196,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"peak memory {peak:.1f} GiB > {TARGET_PEAK_GIB} GiB")
 
     if args.incremental:
-        add_increment(landing, args.incremental, args.seed)
+        added = add_increment(landing, args.incremental, args.seed, recent=args.recent)
         sampler.samples.clear()
         inc_total, inc_steps, inc_ok = run_once(landing, args.data_dir, sampler)
-        report(f"incremental run adding ~{args.incremental:,} lines ({'ok' if inc_ok else 'FAILED'})", inc_total,
-               inc_steps, sampler, args.incremental, floor)
+        (added_lines,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{added}')").fetchone()
+        report(f"incremental run adding {added_lines:,} lines{' of the last month' if args.recent else ''} "
+               f"({'ok' if inc_ok else 'FAILED'})", inc_total, inc_steps, sampler, added_lines, floor)
         if inc_total > TARGET_INCREMENTAL_S:
             problems.append(f"incremental run {inc_total:.0f} s > {TARGET_INCREMENTAL_S} s")
     sampler.stop()

@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         landing_dir=landing, data_dir=data_dir, policy=args.policy,
         as_of=args.as_of.isoformat() if args.as_of else "", progress=_say,
         memory_limit=tuning.memory_limit, threads=tuning.threads, min_cell_size=tuning.min_cell_size,
-        trend_months=tuning.trend_months,
+        trend_months=tuning.trend_months, full_rebuild=args.full_rebuild or tuning.full_rebuild,
     )
     print(outcome.report())
     return outcome.exit_code
@@ -103,6 +103,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", default="data", help="where the warehouse and dashboards go (default: data)")
     run.add_argument("--as-of", type=_date, help="data cut-off date (default: latest service_date loaded)")
     run.add_argument("--policy", default="default", help="policy profile (default, cz, caresq, zorg_en_zekerheid)")
+    run.add_argument("--full-rebuild", action="store_true",
+                     help="rebuild every table from raw instead of bringing the big ones up to date with new files")
     run.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                      help="duckdb: the embedded warehouse (default); spark: the same SQL on Spark, Parquet under "
                           "DATA_DIR/spark/ (docs/spark.md)")

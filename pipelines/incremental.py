@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from pathlib import Path
 
@@ -59,7 +60,7 @@ _BY_KEYS = re.compile(r"^(?P<keys>[a-z_]+(?:\s*,\s*[a-z_]+)*) of (?P<input>[a-z_
 class Build:
     fingerprint: str
     loads: list[int]
-    as_of: object
+    as_of: date | None
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ def by_keys(model: SqlModel) -> ByKeys | None:
     return ByKeys(tuple(k.strip() for k in match.group("keys").split(",")), match.group("input"))
 
 
-def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> int:
-    """Bring the model's table up to date (see the module docstring); returns its row count."""
+def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, full_rebuild: bool = False) -> int:
+    """Bring the model's table up to date (see the module docstring), or rebuild it when ``full_rebuild``;
+    returns its row count."""
     con.execute(MODEL_BUILDS_DDL)
     builds = recorded_builds(con)
     fingerprint = _fingerprint(con, model, builds)
@@ -85,7 +87,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel) -> 
     as_of = _as_of(con, model)
     previous = builds.get(model.table)
     is_table = _is_table(con, model)
-    can_add = previous is not None and previous.fingerprint == fingerprint and is_table \
+    can_add = not full_rebuild and previous is not None and previous.fingerprint == fingerprint and is_table \
         and set(previous.loads) <= set(loaded) and (previous.as_of is not None or as_of is None)
     con.execute("BEGIN TRANSACTION")
     try:

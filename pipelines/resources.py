@@ -26,6 +26,7 @@ class PipelineSettings(dg.ConfigurableResource):
     threads: int = 0  # 0: DuckDB's default (all cores)
     min_cell_size: int = 10  # published client counts below this are suppressed
     trend_months: int = 12  # month ends in marts.benchmark_trends (a trailing year)
+    full_rebuild: bool = False  # rebuild the incrementally built tables from raw instead of bringing them up to date
 
     @property
     def warehouse(self) -> Warehouse:
@@ -52,4 +53,5 @@ def settings_from_env() -> PipelineSettings:
         threads=int(os.environ.get(f"{ENV_PREFIX}THREADS", "0")),
         min_cell_size=int(os.environ.get(f"{ENV_PREFIX}MIN_CELL_SIZE", "10")),
         trend_months=int(os.environ.get(f"{ENV_PREFIX}TREND_MONTHS", "12")),
+        full_rebuild=os.environ.get(f"{ENV_PREFIX}FULL_REBUILD", "").lower() in ("1", "true", "yes"),
     )

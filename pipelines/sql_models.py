@@ -98,15 +98,16 @@ def in_dependency_order(items: list[SqlModel]) -> list[SqlModel]:
     return ordered
 
 
-def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool | None = None) -> int | None:
+def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool | None = None,
+                full_rebuild: bool = False) -> int | None:
     """(Re)build the model's table or view (``as_view``: default from the file's marker), replacing a relation
-    of the other kind left by an earlier build. Returns the table's row count; None for a view (counting would
-    compute it)."""
+    of the other kind left by an earlier build; an incremental model is brought up to date unless
+    ``full_rebuild``. Returns the table's row count; None for a view (counting would compute it)."""
     view = model.is_view if as_view is None else as_view
     if model.incremental_key and not view:
         from pipelines.incremental import materialise_incremental
 
-        return materialise_incremental(con, model)
+        return materialise_incremental(con, model, full_rebuild)
     existing = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
         "AND table_catalog = current_database()", [model.schema, model.name]

@@ -114,7 +114,7 @@ def benchmark_trends(context: dg.AssetExecutionContext, settings: PipelineSettin
     from pipelines.benchmarks.trends import build_trends
 
     with settings.warehouse.connect() as con:
-        rows = build_trends(con, benchmarks(), months=settings.trend_months)
+        rows = build_trends(con, benchmarks(), months=settings.trend_months, full_rebuild=settings.full_rebuild)
     return dg.MaterializeResult(metadata={"rows": rows, "months": settings.trend_months})
 
 

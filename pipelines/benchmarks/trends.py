@@ -95,14 +95,15 @@ def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: lis
         con.execute(f"DROP TABLE {table}")
 
 
-def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], months: int) -> int:
+def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], months: int,
+                 full_rebuild: bool = False) -> int:
     (as_of,) = con.execute("SELECT as_of FROM core.run_parameters").fetchone()
     con.execute(MODEL_BUILDS_DDL)
     core_models: list[SqlModel] = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
     sql_texts = [m.sql for m in core_models] + [b.model.sql for b in items] + [results_sql_in_scratch(items)]
     ends = month_ends(as_of, months)
     build = Build(_fingerprint(con, core_models, items, sql_texts), claim_loads(con), as_of)
-    kept = _reusable_month_ends(con, build, ends)
+    kept = [] if full_rebuild else _reusable_month_ends(con, build, ends)
     if kept:
         con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "
                     "WHERE period_end IN (SELECT unnest(CAST(? AS DATE[])))", [kept])

@@ -24,7 +24,7 @@ def sql_model_asset(model: SqlModel, extra_metadata: dict | None = None) -> dg.A
     )
     def _build(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
         with settings.warehouse.connect() as con:
-            rows = materialise(con, model)
+            rows = materialise(con, model, full_rebuild=settings.full_rebuild)
         if rows is None:
             return dg.MaterializeResult(metadata={"view": model.table})
         return dg.MaterializeResult(metadata={"rows": rows, "table": model.table})

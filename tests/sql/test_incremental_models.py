@@ -154,3 +154,12 @@ def test_a_rebuilt_input_rebuilds_the_per_claim_model(con, model, per_claim):
     materialise(con, model)  # rebuilt: new fingerprint
     materialise(con, per_claim)
     assert con.execute("SELECT how FROM quality.model_builds WHERE model = 'staging.latest'").fetchone() == ("rebuilt",)
+
+
+def test_a_full_rebuild_is_done_on_request(con, model):
+    load(con, 1, ["a"])
+    build(con, model)
+    load(con, 2, ["b"])
+    materialise(con, model, full_rebuild=True)
+    assert con.execute("SELECT how, loads_added, rows_added FROM quality.model_builds").fetchone() == ("rebuilt", 2, 2)
+    assert build(con, model) == (2, "added new loads", 0, 0)

@@ -90,21 +90,23 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     materialize(landing, nightly, trend_months=4)
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, marts.benchmark_trends: rebuilt, "
-                                                "staging.claim_lines: added new loads, staging.claims_typed: added "
-                                                "new loads")
+                                                "quality.claim_line_checks: added new loads, staging.claim_lines: "
+                                                "added new loads, staging.claims_typed: added new loads")
     write_csv(landing / "claims_3.csv", late, CLAIMS.columns)
     materialize(landing, nightly, trend_months=4)
     materialize(landing, at_once, trend_months=4)
 
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, marts.benchmark_trends: kept 2 "
-                                                "month ends, staging.claim_lines: added new loads, "
-                                                "staging.claims_typed: added new loads")
+                                                "month ends, quality.claim_line_checks: added new loads, "
+                                                "staging.claim_lines: added new loads, staging.claims_typed: added "
+                                                "new loads")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.marts.benchmark_trends")
     # load ids differ (the files were loaded in another order); file and row identify a line
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claims_typed")
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
-    for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results"):
+    for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results",
+                  "quality.claim_line_checks"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
     assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 9  # a1-a3, x1, d9, e1, f1, b1, b2
     assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "

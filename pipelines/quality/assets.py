@@ -44,9 +44,10 @@ def quality_models() -> list[SqlModel]:
     return found
 
 
-def build_quality_model(con, model: SqlModel) -> int:
-    """(Re)create the view or table of ``model`` and return its row count."""
-    rows = materialise(con, model, as_view=QUALITY_MODELS[model.name] != "TABLE")
+def build_quality_model(con, model: SqlModel, full_rebuild: bool = False) -> int:
+    """(Re)create the view or table of ``model`` (or bring an incremental one up to date) and return its row
+    count."""
+    rows = materialise(con, model, as_view=QUALITY_MODELS[model.name] != "TABLE", full_rebuild=full_rebuild)
     if rows is None:  # a view: its rows are counted for the asset's metadata
         (rows,) = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()
     return rows
@@ -66,7 +67,7 @@ def quality_model_asset(model: SqlModel) -> dg.AssetsDefinition:
     )
     def _build(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
         with settings.warehouse.connect() as con:
-            rows = build_quality_model(con, model)
+            rows = build_quality_model(con, model, full_rebuild=settings.full_rebuild)
             metadata = {"rows": rows, "table": model.table}
             if model.name == "file_accounting":
                 files, quarantined, with_rejects, unbalanced = con.execute(

@@ -7,6 +7,8 @@
 --   after_as_of: the service_date of a line after the run's as-of date (core.run_parameters). Such lines are left
 --     out of core and marts; expected when a past as-of date is analysed, so they are counted, not failed.
 -- No client key is selected: samples of these columns end up in quality.expectation_results and Data Docs.
+-- A run recomputes only the lines its new files or a moved as-of date change (sql/changes/quality.claim_line_checks.sql).
+-- materialise: incremental by claim_id of staging.claim_lines
 WITH debits AS (
     SELECT DISTINCT claim_id FROM staging.claim_lines WHERE debit_credit = 'D'
 ),

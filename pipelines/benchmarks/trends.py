@@ -103,7 +103,8 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     sql_texts = [m.sql for m in core_models] + [b.model.sql for b in items] + [results_sql_in_scratch(items)]
     ends = month_ends(as_of, months)
     build = Build(_fingerprint(con, core_models, items, sql_texts), claim_loads(con), as_of)
-    kept = [] if full_rebuild else _reusable_month_ends(con, build, ends)
+    previous = recorded_builds(con).get(TRENDS_TABLE)
+    kept = [] if full_rebuild else _reusable_month_ends(con, build, previous, ends)
     if kept:
         con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "
                     "WHERE period_end IN (SELECT unnest(CAST(? AS DATE[])))", [kept])
@@ -113,6 +114,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     if kept:
         con.execute("INSERT INTO marts.benchmark_trends SELECT * FROM trends_kept")
         con.execute("DROP TABLE trends_kept")
+    kept_rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -150,8 +152,9 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
             con.execute("DROP VIEW scratch_core.claim_lines")
             con.execute("DROP TABLE scratch_core.trend_lines")
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
-    record_build(con, TRENDS_TABLE, build, f"kept {len(kept)} month ends" if kept else REBUILT,
-                 len(earlier) + 1, rows)
+    new_loads = len(set(build.loads) - set(previous.loads)) if kept else len(build.loads)
+    record_build(con, TRENDS_TABLE, build, f"kept {len(kept)} month ends" if kept else REBUILT, new_loads,
+                 rows - kept_rows)
     return rows
 
 
@@ -167,10 +170,10 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, core_models: list[SqlModel], it
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
 
-def _reusable_month_ends(con: duckdb.DuckDBPyConnection, build: Build, ends: list[date]) -> list[date]:
+def _reusable_month_ends(con: duckdb.DuckDBPyConnection, build: Build, previous: Build | None,
+                         ends: list[date]) -> list[date]:
     """Month ends whose rows the previous run computed from the same SQL, policy and reference tables, and that
     lie before the earliest service date the files loaded since then change (sql/changes/marts.benchmark_trends.sql)."""
-    previous = recorded_builds(con).get(TRENDS_TABLE)
     if previous is None or previous.fingerprint != build.fingerprint or not set(previous.loads) <= set(build.loads):
         return []
     create_changed_claims(con, [load_id for load_id in build.loads if load_id not in set(previous.loads)])

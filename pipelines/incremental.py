@@ -18,7 +18,8 @@ summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. `
 the fingerprint of inputs that are themselves built incrementally (through views). The as-of date is not in the
 fingerprint: the changes file says which keys a moved as-of date changes. A new fingerprint, a table that does
 not exist yet, or a load that has left raw means a full rebuild. ``quality.model_builds`` records per table the
-fingerprint, the loads it reflects, the as-of date and how the last build went; it is written in the same
+fingerprint, the loads it reflects (for a table built from another incremental table: the loads that one reflects,
+so building them out of order never skips a load), the as-of date and how the last build went; it is written in the same
 transaction as the rows, so a run that stops half-way leaves both as they were and a rerun never counts a load
 twice.
 """
@@ -83,7 +84,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     con.execute(MODEL_BUILDS_DDL)
     builds = recorded_builds(con)
     fingerprint = _fingerprint(con, model, builds)
-    loaded = claim_loads(con)
+    loaded = _loads_reflected(con, model, builds)
     as_of = _as_of(con, model)
     previous = builds.get(model.table)
     is_table = _is_table(con, model)
@@ -176,8 +177,24 @@ def changes_sql_for(table: str, sql_dir: Path = SQL_DIR, model: SqlModel | None 
     return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
+def _loads_reflected(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[str, Build]) -> list[int]:
+    """The loads the model's rows will reflect: for a load_id model every claims file loaded so far; otherwise
+    those its incrementally built input reflects (directly or through views), so that a table built before its
+    input has taken in a new load does not count that load as done (e.g. one asset materialised from the UI)."""
+    if model.incremental_key != "load_id":
+        upstream = sorted(t for t in _all_inputs(model) if t in builds)
+        if upstream:
+            return loads_reflected_by(upstream[0], builds, con)
+    return claim_loads(con)
+
+
+def loads_reflected_by(table: str, builds: dict[str, Build], con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The loads an incrementally built table reflects (every claims load if it has no record yet)."""
+    return sorted(builds[table].loads) if table in builds else claim_loads(con)
+
+
 def claim_loads(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Every claims file loaded so far: what an up-to-date table reflects."""
+    """Every claims file loaded so far."""
     return [load_id for (load_id,) in con.execute(
         "SELECT load_id FROM raw.load_manifest WHERE status = 'loaded' AND rows_loaded > 0 AND kind = 'claims' "
         "ORDER BY load_id").fetchall()]

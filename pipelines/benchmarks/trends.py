@@ -27,8 +27,9 @@ from itertools import groupby
 import duckdb
 
 from pipelines.benchmarks.registry import Benchmark
-from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, claim_loads, create_changed_claims,
-                                   drop_changed_claims, input_fingerprint, record_build, recorded_builds)
+from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, create_changed_claims,
+                                   drop_changed_claims, input_fingerprint, loads_reflected_by, record_build,
+                                   recorded_builds)
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
 from pipelines.sql_models import SqlModel, in_dependency_order, models
 
@@ -102,8 +103,11 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     core_models: list[SqlModel] = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
     sql_texts = [m.sql for m in core_models] + [b.model.sql for b in items] + [results_sql_in_scratch(items)]
     ends = month_ends(as_of, months)
-    build = Build(_fingerprint(con, core_models, items, sql_texts), claim_loads(con), as_of)
-    previous = recorded_builds(con).get(TRENDS_TABLE)
+    builds = recorded_builds(con)
+    # the loads core.claim_lines reflects (not the manifest's: core may not have taken in the newest load yet)
+    build = Build(_fingerprint(con, core_models, items, sql_texts), loads_reflected_by("core.claim_lines", builds, con),
+                  as_of)
+    previous = builds.get(TRENDS_TABLE)
     kept = [] if full_rebuild else _reusable_month_ends(con, build, previous, ends)
     if kept:
         con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "

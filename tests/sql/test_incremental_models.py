@@ -163,3 +163,15 @@ def test_a_full_rebuild_is_done_on_request(con, model):
     materialise(con, model, full_rebuild=True)
     assert con.execute("SELECT how, loads_added, rows_added FROM quality.model_builds").fetchone() == ("rebuilt", 2, 2)
     assert build(con, model) == (2, "added new loads", 0, 0)
+
+
+def test_a_per_claim_model_built_before_its_input_takes_in_a_new_load_catches_up_later(con, model, per_claim):
+    load_claims(con, 1, [("c1", "a")])
+    materialise(con, model)
+    materialise(con, per_claim)
+    load_claims(con, 2, [("c1", "b")])
+    materialise(con, per_claim)  # e.g. one asset materialised from the UI: staging.claims_typed has not typed load 2
+    assert con.execute("SELECT loads FROM quality.model_builds WHERE model = 'staging.latest'").fetchone() == ([1],)
+    materialise(con, model)
+    materialise(con, per_claim)
+    assert latest(con) == [("c1", "B", 2, 2)]

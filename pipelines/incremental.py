@@ -18,10 +18,10 @@ summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. `
 the fingerprint of inputs that are themselves built incrementally (through views). The as-of date is not in the
 fingerprint: the changes file says which keys a moved as-of date changes. A new fingerprint, a table that does
 not exist yet, or a load that has left raw means a full rebuild. ``quality.model_builds`` records per table the
-fingerprint, the loads it reflects (for a table built from another incremental table: the loads that one reflects,
-so building them out of order never skips a load), the as-of date and how the last build went; it is written in the same
-transaction as the rows, so a run that stops half-way leaves both as they were and a rerun never counts a load
-twice.
+fingerprint, the loads it reflects (for a table built from another incremental table: the loads that one
+reflects, so building them out of order never skips a load), the as-of date and how the last build went. It is
+written in the same transaction as the rows, so a run that stops half-way leaves both as they were and a rerun
+never counts a load twice.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ What keeps it fast (a month end costs a few seconds at ten million lines, not a 
 * Those lines are copied once per year into an in-memory table with only the columns the SQL files read, and
   with the client and trajectory keys replaced by integers (one-to-one, so every count and grouping is the same;
   no key leaves the scratch database). Each month end then reads that table up to M.
+* A nightly run keeps the rows of the month ends before the earliest service date its new files change
+  (sql/changes/marts.benchmark_trends.sql), when the SQL, the policy parameters, the reference tables and the way
+  core.claim_lines was built are unchanged (a fingerprint in quality.model_builds): such a month end reads only
+  lines that did not change.
 """
 
 from __future__ import annotations
@@ -105,20 +109,11 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     ends = month_ends(as_of, months)
     builds = recorded_builds(con)
     # the loads core.claim_lines reflects (not the manifest's: core may not have taken in the newest load yet)
-    build = Build(_fingerprint(con, core_models, items, sql_texts), loads_reflected_by("core.claim_lines", builds, con),
-                  as_of)
+    build = Build(_fingerprint(con, core_models, items, sql_texts, builds),
+                  loads_reflected_by("core.claim_lines", builds, con), as_of)
     previous = builds.get(TRENDS_TABLE)
     kept = [] if full_rebuild else _reusable_month_ends(con, build, previous, ends)
-    if kept:
-        con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "
-                    "WHERE period_end IN (SELECT unnest(CAST(? AS DATE[])))", [kept])
-    # until this build is recorded at the end, a run that stops half-way leaves no record to reuse rows from
-    con.execute("DELETE FROM quality.model_builds WHERE model = ?", [TRENDS_TABLE])
-    con.execute(TRENDS_DDL)
-    if kept:
-        con.execute("INSERT INTO marts.benchmark_trends SELECT * FROM trends_kept")
-        con.execute("DROP TABLE trends_kept")
-    kept_rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
+    kept_rows = _recreate_keeping(con, kept)
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -162,13 +157,26 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     return rows
 
 
+def _recreate_keeping(con: duckdb.DuckDBPyConnection, kept: list[date]) -> int:
+    """An empty marts.benchmark_trends but for the rows of the ``kept`` month ends; returns their number."""
+    if kept:
+        con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "
+                    "WHERE period_end IN (SELECT unnest(CAST(? AS DATE[])))", [kept])
+    # until this build is recorded at the end, a run that stops half-way leaves no record to reuse rows from
+    con.execute("DELETE FROM quality.model_builds WHERE model = ?", [TRENDS_TABLE])
+    con.execute(TRENDS_DDL)
+    if kept:
+        con.execute("INSERT INTO marts.benchmark_trends SELECT * FROM trends_kept")
+        con.execute("DROP TABLE trends_kept")
+    return con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
+
+
 def _fingerprint(con: duckdb.DuckDBPyConnection, core_models: list[SqlModel], items: tuple[Benchmark, ...],
-                 sql_texts: list[str]) -> str:
+                 sql_texts: list[str], builds: dict[str, Build]) -> str:
     """What every month end's values depend on besides the lines: the SQL, the policy parameters, the reference
     tables, and how core.claim_lines was built (its SQL and inputs)."""
     computed = {m.table for m in core_models} | {b.table for b in items} | {f"core.{t}" for t in TAKEN_AS_IS}
     inputs = sorted({t for m in [*core_models, *(b.model for b in items)] for t in m.inputs} - computed)
-    builds = recorded_builds(con)
     parts = [*sql_texts, *(input_fingerprint(con, t, builds) for t in [*inputs, "core.policy_parameters"]),
              input_fingerprint(con, "core.claim_lines", builds)]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()

@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.paths import SQL_DIR
-from pipelines.sql_models import SqlModel, models
+from pipelines.sql_models import SqlModel, create, models, relation_kind
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
@@ -87,7 +87,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     loaded = _loads_reflected(con, model, builds)
     as_of = _as_of(con, model)
     previous = builds.get(model.table)
-    is_table = _is_table(con, model)
+    is_table = relation_kind(con, model) == "BASE TABLE"
     can_add = not full_rebuild and previous is not None and previous.fingerprint == fingerprint and is_table \
         and set(previous.loads) <= set(loaded) and (previous.as_of is not None or as_of is None)
     con.execute("BEGIN TRANSACTION")
@@ -97,9 +97,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
             added = _bring_up_to_date(con, model, new, previous)
             how, loads_added = ADDED, len(new)
         else:
-            if not is_table:
-                con.execute(f"DROP VIEW IF EXISTS {model.table}")  # left by a build as a view
-            con.execute(f"CREATE OR REPLACE TABLE {model.table} AS\n{model.sql}")
+            create(con, model, view=False)
             added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
             how, loads_added = REBUILT, len(loaded)
         record_build(con, model.table, Build(fingerprint, loaded, as_of), how, loads_added, added)
@@ -112,13 +110,12 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
 
 def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build) -> int:
     """Write what the loads ``new`` (and a moved as-of date) change; returns the rows inserted."""
-    listed = ", ".join(map(str, new)) or "NULL"
     if model.incremental_key == "load_id":
         if not new:
             return 0
         # a constant list, so that the filter reaches the scan of raw (which then skips the other loads)
         return con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{model.sql}\n) AS built "
-                           f"WHERE built.load_id IN ({listed})").fetchone()[0]
+                           f"WHERE built.load_id IN ({', '.join(map(str, new))})").fetchone()[0]
     spec = by_keys(model)
     create_changed_claims(con, new, model.path.parents[1])
     con.execute("CREATE OR REPLACE TEMP TABLE previous_build AS SELECT CAST(? AS DATE) AS as_of", [previous.as_of])
@@ -140,7 +137,7 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
 
 def record_build(con: duckdb.DuckDBPyConnection, table: str, build: Build, how: str, loads_added: int,
                  rows_added: int) -> None:
-    con.execute(MODEL_BUILDS_DDL)
+    """Replace the table's row in quality.model_builds (which the caller has created)."""
     con.execute("DELETE FROM quality.model_builds WHERE model = ?", [table])
     con.execute("INSERT INTO quality.model_builds VALUES (?, ?, CAST(? AS INTEGER[]), ?, now()::TIMESTAMP, ?, ?, ?)",
                 [table, build.fingerprint, build.loads, build.as_of, how, loads_added, rows_added])
@@ -165,15 +162,15 @@ def drop_changed_claims(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def changes_sql(model: SqlModel) -> str:
-    return changes_sql_for(model.table, model.path.parents[1], model)
+    return changes_sql_for(model.table, model.path.parents[1])
 
 
-def changes_sql_for(table: str, sql_dir: Path = SQL_DIR, model: SqlModel | None = None) -> str:
+def changes_sql_for(table: str, sql_dir: Path = SQL_DIR) -> str:
     """The text of sql/changes/<schema>.<table>.sql."""
     path = sql_dir / "changes" / f"{table}.sql"
     if not path.exists():
-        raise FileNotFoundError(f"{model.path if model else table} is built incrementally, but {path} (the "
-                                "SELECT of what a run must compute again) does not exist")
+        raise FileNotFoundError(f"{table} is built incrementally, but {path} (the SELECT of what a run must "
+                                "compute again) does not exist")
     return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
@@ -209,12 +206,6 @@ def _as_of(con: duckdb.DuckDBPyConnection, model: SqlModel):
 def recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
     return {model: Build(fingerprint, list(loads), as_of) for model, fingerprint, loads, as_of in
             con.execute("SELECT model, fingerprint, loads, as_of FROM quality.model_builds").fetchall()}
-
-
-def _is_table(con: duckdb.DuckDBPyConnection, model: SqlModel) -> bool:
-    return con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
-        "AND table_name = ?", [model.schema, model.name]).fetchone()[0] > 0
 
 
 def _model_of(table: str) -> SqlModel | None:

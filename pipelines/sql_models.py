@@ -108,16 +108,27 @@ def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool |
         from pipelines.incremental import materialise_incremental
 
         return materialise_incremental(con, model, full_rebuild)
-    existing = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
-        "AND table_catalog = current_database()", [model.schema, model.name]
-    ).fetchone()
-    if existing and (existing[0] == "VIEW") != view:
-        con.execute(f"DROP {'VIEW' if existing[0] == 'VIEW' else 'TABLE'} {model.table}")
-    con.execute(f"CREATE OR REPLACE {'VIEW' if view else 'TABLE'} {model.table} AS\n{model.sql}")
+    create(con, model, view)
     if view:
         return None
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+
+
+def relation_kind(con: duckdb.DuckDBPyConnection, model: SqlModel) -> str | None:
+    """'VIEW' or 'BASE TABLE' for the model's relation in the current database; None when there is none."""
+    found = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+        "AND table_catalog = current_database()", [model.schema, model.name]
+    ).fetchone()
+    return found[0] if found else None
+
+
+def create(con: duckdb.DuckDBPyConnection, model: SqlModel, view: bool) -> None:
+    """CREATE OR REPLACE the model's view or table from its SQL, dropping a relation of the other kind first."""
+    existing = relation_kind(con, model)
+    if existing and (existing == "VIEW") != view:
+        con.execute(f"DROP {'VIEW' if existing == 'VIEW' else 'TABLE'} {model.table}")
+    con.execute(f"CREATE OR REPLACE {'VIEW' if view else 'TABLE'} {model.table} AS\n{model.sql}")
 
 
 def remap_schemas(sql: str, mapping: dict[str, str]) -> str:

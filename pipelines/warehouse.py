@@ -62,8 +62,7 @@ class Warehouse:
         self.build_path.parent.mkdir(parents=True, exist_ok=True)
         self.spill_dir.mkdir(parents=True, exist_ok=True)
         with _writer_lock(self.build_path.parent / ".writer.lock"):
-            _upgrade_storage(self.build_path)
-            con = duckdb.connect(str(self.build_path), config={"storage_compatibility_version": STORAGE_VERSION})
+            con = _open_in_storage_version(self.build_path)
             try:
                 con.execute(f"SET memory_limit = '{self.memory_limit}'")
                 con.execute(f"SET temp_directory = '{self.spill_dir.as_posix()}'")
@@ -106,17 +105,25 @@ def _storage_version(con: duckdb.DuckDBPyConnection, database: str) -> str:
     return tags.get("storage_version", "").rstrip("+")
 
 
+def _open_in_storage_version(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to the working copy, which is (made) in :data:`STORAGE_VERSION`: a new file is created in
+    it; a file made in an older format is rewritten once (the format of a DuckDB file is fixed when it is
+    created). The published copy follows at the next publish."""
+    con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
+    (database,) = con.execute("SELECT current_database()").fetchone()
+    if _storage_version(con, database) == STORAGE_VERSION:
+        return con
+    con.close()
+    _upgrade_storage(path)
+    return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
+
+
 def _upgrade_storage(path: Path) -> None:
-    """Rewrite a working copy made in an older storage format in :data:`STORAGE_VERSION` (once; the format of a
-    DuckDB file is fixed when it is created). The published copy follows at the next publish."""
-    if not path.exists():
-        return
+    """Rewrite the DuckDB file ``path`` in :data:`STORAGE_VERSION`."""
+    upgraded = path.with_name(f".{path.name}.upgrading")
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH '{path.as_posix()}' AS current_copy (READ_ONLY)")
-        if _storage_version(con, "current_copy") == STORAGE_VERSION:
-            return
-        upgraded = path.with_name(f".{path.name}.upgrading")
         upgraded.unlink(missing_ok=True)
         con.execute(f"ATTACH '{upgraded.as_posix()}' AS upgraded (STORAGE_VERSION '{STORAGE_VERSION}')")
         con.execute("COPY FROM DATABASE current_copy TO upgraded")

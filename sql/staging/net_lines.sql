@@ -4,7 +4,8 @@
 --     (no activity, net_amount 0); otherwise net_amount = amount - credited_amount.
 --   * one row per credit line whose debit line is not in the data (line_type 'orphan_credit'): it still lowers
 --     the cost of its service_date's year (net_amount = its negative amount).
--- A view: core.claim_lines reads it once, and storing ten million rows again would cost more than netting.
+-- A view: core.claim_lines is its only reader, and storing ten million rows again cost more than netting them
+-- in the two passes that read it.
 -- materialise: view
 WITH credits AS (
     SELECT related_claim_id AS claim_id, CAST(-sum(amount) AS DECIMAL(18, 2)) AS credited_amount, count(*) AS credit_lines

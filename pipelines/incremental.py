@@ -11,7 +11,9 @@ An SQL file opts in with a line in its header comment that states what each of i
   input narrowed to those keys. Which keys change is itself SQL: ``sql/changes/<schema>.<table>.sql`` selects
   them, reading the temp tables ``changed_claims`` (claim_ids of the rows of the new loads), ``linked_claims``
   (those and the claim_ids linked to them by credits: ``sql/changes/linked_claims.sql``) and ``previous_build``
-  (``as_of`` of the run that last built the table).
+  (``as_of`` of the run that last built the table). A table built by the same keys from another such table
+  (``core.trajectories`` from ``core.claim_lines``) needs no changes file: the keys that change are the keys its
+  input's changes file selects, and its as-of date is the one its input was built with.
 
 Raw tables only grow, one load at a time, and a load's rows never change. What else the rows depend on is
 summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. ``reference.prestatiecodes``) and
@@ -85,7 +87,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     builds = recorded_builds(con)
     fingerprint = _fingerprint(con, model, builds)
     loaded = _loads_reflected(con, model, builds)
-    as_of = _as_of(con, model)
+    as_of = _as_of(con, model, builds)
     previous = builds.get(model.table)
     is_table = relation_kind(con, model) == "BASE TABLE"
     can_add = not full_rebuild and previous is not None and previous.fingerprint == fingerprint and is_table \
@@ -162,7 +164,22 @@ def drop_changed_claims(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def changes_sql(model: SqlModel) -> str:
+    """The keys a run computes again: sql/changes/<schema>.<table>.sql, or for a table built by the same keys from
+    another incrementally built table, that table's (its rows of a key change only when the input's do)."""
+    own = model.path.parents[1] / "changes" / f"{model.table}.sql"
+    upstream = _same_keys_input(model)
+    if not own.exists() and upstream is not None:
+        return changes_sql(upstream)
     return changes_sql_for(model.table, model.path.parents[1])
+
+
+def _same_keys_input(model: SqlModel) -> SqlModel | None:
+    """The model's narrowed input when that is itself built incrementally by the same keys."""
+    spec = by_keys(model)
+    upstream = _model_of(spec.input, model.path.parents[1]) if spec else None
+    if upstream is not None and by_keys(upstream) is not None and by_keys(upstream).keys == spec.keys:
+        return upstream
+    return None
 
 
 def changes_sql_for(table: str, sql_dir: Path = SQL_DIR) -> str:
@@ -197,10 +214,15 @@ def claim_loads(con: duckdb.DuckDBPyConnection) -> list[int]:
         "ORDER BY load_id").fetchall()]
 
 
-def _as_of(con: duckdb.DuckDBPyConnection, model: SqlModel):
-    if RUN_PARAMETERS not in _all_inputs(model):
-        return None
-    return con.execute(f"SELECT as_of FROM {RUN_PARAMETERS}").fetchone()[0]
+def _as_of(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[str, Build]):
+    """The as-of date the model's rows reflect: the run's when it reads core.run_parameters, else the one its
+    same-keys input was built with (None when neither)."""
+    if RUN_PARAMETERS in _all_inputs(model):
+        return con.execute(f"SELECT as_of FROM {RUN_PARAMETERS}").fetchone()[0]
+    upstream = _same_keys_input(model)
+    if upstream is not None and upstream.table in builds:
+        return builds[upstream.table].as_of
+    return None
 
 
 def recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
@@ -208,9 +230,10 @@ def recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
             con.execute("SELECT model, fingerprint, loads, as_of FROM quality.model_builds").fetchall()}
 
 
-def _model_of(table: str) -> SqlModel | None:
+def _model_of(table: str, sql_dir: Path = SQL_DIR) -> SqlModel | None:
     schema, name = table.split(".")
-    return next((m for m in models(schema) if m.name == name), None) if schema in ("staging", "core") else None
+    return next((m for m in models(schema, sql_dir) if m.name == name), None) if schema in ("staging", "core") \
+        else None
 
 
 def _all_inputs(model: SqlModel) -> set[str]:

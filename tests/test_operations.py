@@ -89,15 +89,18 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     write_csv(landing / "claims_2.csv", second, CLAIMS.columns)
     materialize(landing, nightly, trend_months=4)
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
-    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, marts.benchmark_trends: rebuilt, "
-                                                "quality.claim_line_checks: added new loads, staging.claim_lines: "
-                                                "added new loads, staging.claims_typed: added new loads")
+    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
+                                                "loads, core.trajectories: added new loads, marts.benchmark_trends: "
+                                                "rebuilt, quality.claim_line_checks: added new loads, "
+                                                "staging.claim_lines: added new loads, staging.claims_typed: added "
+                                                "new loads")
     write_csv(landing / "claims_3.csv", late, CLAIMS.columns)
     materialize(landing, nightly, trend_months=4)
     materialize(landing, at_once, trend_months=4)
 
-    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, marts.benchmark_trends: kept 2 "
-                                                "month ends, quality.claim_line_checks: added new loads, "
+    assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
+                                                "loads, core.trajectories: added new loads, marts.benchmark_trends: "
+                                                "kept 2 month ends, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.marts.benchmark_trends")

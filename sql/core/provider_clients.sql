@@ -3,6 +3,9 @@
 --   stratum: the line ZVT of the client's latest non-reversed line there in the year that has one (greatest
 --   service_date, then claim_id), as text; 'unknown' when none has one (e.g. a privacy statement).
 -- One aggregation pass; arg_max is DuckDB's name for max_by (Spark), see docs/spark.md.
+-- A provider's client's rows depend only on that pair's lines: a run recomputes the pairs core.claim_lines
+-- recomputed (pipelines/incremental.py).
+-- materialise: incremental by provider_agb, client_key of core.claim_lines
 WITH per_client AS (
     SELECT
         provider_agb,

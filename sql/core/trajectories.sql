@@ -2,6 +2,9 @@
 --   diagnostiek: non-reversed diagnostiek consults; treatment: non-reversed behandeling consults,
 --   groepsconsults and verblijfsdagen. kind = 'diagnostics_only' (diagnostiek, no treatment),
 --   'with_treatment' (any treatment), or 'other' (neither, e.g. only toeslagen).
+-- A provider's client's rows depend only on that pair's lines: a run recomputes the pairs core.claim_lines
+-- recomputed (pipelines/incremental.py).
+-- materialise: incremental by provider_agb, client_key of core.claim_lines
 SELECT
     trajectory_key,
     provider_agb,

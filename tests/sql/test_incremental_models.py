@@ -175,3 +175,22 @@ def test_a_per_claim_model_built_before_its_input_takes_in_a_new_load_catches_up
     materialise(con, model)
     materialise(con, per_claim)
     assert latest(con) == [("c1", "B", 2, 2)]
+
+
+def test_a_model_built_by_the_same_keys_from_an_incremental_model_takes_that_models_changes(con, model, per_claim,
+                                                                                          tmp_path):
+    sql = tmp_path / "staging" / "codes.sql"  # no sql/changes file of its own
+    sql.write_text("-- materialise: incremental by claim_id of staging.latest\n"
+                   "SELECT claim_id, lower(code) AS code, deliveries > 1 AS redelivered FROM staging.latest\n")
+    codes = SqlModel("staging", "codes", sql)
+    load_claims(con, 1, [("c1", "a"), ("c2", "a")])
+    for m in (model, per_claim, codes):
+        materialise(con, m)
+    load_claims(con, 2, [("c2", "b"), ("c3", "b")])
+    for m in (model, per_claim):
+        materialise(con, m)
+    assert materialise(con, codes) == 3
+    assert con.execute("SELECT how, loads_added, rows_added FROM quality.model_builds "
+                       "WHERE model = 'staging.codes'").fetchone() == ("added new loads", 1, 2)
+    assert con.execute("SELECT * FROM staging.codes ORDER BY ALL").fetchall() == [
+        ("c1", "a", False), ("c2", "b", True), ("c3", "b", False)]

@@ -17,7 +17,7 @@ def results(con, sql):
     return sorted((tuple(r.values()) for r in found), key=repr)
 
 
-@pytest.mark.parametrize("policy", ["cz", "caresq"])
+@pytest.mark.parametrize("policy", ["cz", "caresq", "zorg_en_zekerheid"])
 def test_every_profile_gives_the_marts_a_run_under_that_profile_gives(warehouse_for, policy):
     default_run = warehouse_for(CLAIMS, CONTRACTS)
     policy_run = warehouse_for(CLAIMS, CONTRACTS, policy=policy)

@@ -25,6 +25,19 @@ BASE_FLAGS = (
 )
 #: DevTools events a caller may wait for after they arrived (kept until claimed); other events are dropped.
 KEPT_EVENTS = {"Page.loadEventFired"}
+#: Resolves when the page's scripts have drawn its charts (dashboard.js sets data-plots-rendered, or records an
+#: error; at most ~5 s) and two animation frames later, when they are painted.
+DRAWN = """new Promise(function (resolve) {
+  var deadline = Date.now() + 5000;
+  (function check() {
+    var body = document.body;
+    if ((body && (body.dataset.plotsRendered || body.dataset.renderErrors)) || Date.now() > deadline) {
+      requestAnimationFrame(function () { requestAnimationFrame(resolve); });
+    } else {
+      setTimeout(check, 10);
+    }
+  })();
+})"""
 
 
 def find_browser() -> str | None:
@@ -76,13 +89,13 @@ def screenshot(page: Path, png: Path, width: int = 1200, height: int = 1000, sca
     return png.is_file() and png.stat().st_size > 0
 
 
-def dump_dom(page: Path, budget_ms: int = 5000, timeout: float = 60) -> str:
+def dump_dom(page: Path, budget_ms: int = 5000, timeout: float = 60, fragment: str = "") -> str:
     """The page's DOM after scripts ran (``--dump-dom``); raises when no browser is installed."""
     browser = find_browser()
     if browser is None:
         raise FileNotFoundError("chromium is not installed")
     result = _run([browser, "--dump-dom", f"--virtual-time-budget={budget_ms}", "--window-size=1200,900",
-                   Path(page).resolve().as_uri()], timeout)
+                   Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")], timeout)
     return result.stdout.decode("utf-8", errors="replace")
 
 
@@ -117,9 +130,7 @@ def _screenshots_in_one_browser(pairs: list[tuple[Path, Path]], width: int, heig
             url = Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")
             devtools.call("Page.navigate", {"url": url}, session)
             devtools.event("Page.loadEventFired", session)
-            # the charts are drawn by scripts that run on load; two animation frames later they are painted
-            devtools.call("Runtime.evaluate", {"awaitPromise": True, "expression":
-                          "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"}, session)
+            devtools.call("Runtime.evaluate", {"awaitPromise": True, "expression": DRAWN}, session)
             data = devtools.call("Page.captureScreenshot", {"format": "png"}, session)["data"]
             png.parent.mkdir(parents=True, exist_ok=True)
             png.write_bytes(base64.b64decode(data))

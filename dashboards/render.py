@@ -34,7 +34,7 @@ import shutil
 import string
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -815,8 +815,11 @@ def provider_page(model: Model, agb: str, info: pl.DataFrame, peer_values: dict[
 
 
 def render_dashboards(con: duckdb.DuckDBPyConnection, out_dir: Path, min_cell_size: int = 10,
-                      items: tuple[Benchmark, ...] | list[Benchmark] | None = None) -> RenderResult:
-    """Write every page into ``out_dir`` (which should be new and empty) and return what was written."""
+                      items: tuple[Benchmark, ...] | list[Benchmark] | None = None,
+                      after_main_pages: Callable[[Path, list[Page]], None] | None = None) -> RenderResult:
+    """Write every page into ``out_dir`` (which should be new and empty) and return what was written.
+    ``after_main_pages(out_dir, pages)`` is called once the overview and benchmark pages are written, before the
+    provider pages (e.g. to take previews of them meanwhile; ``out_dir`` is moved when rendering is done)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -833,6 +836,8 @@ def render_dashboards(con: duckdb.DuckDBPyConnection, out_dir: Path, min_cell_si
         text, page = benchmark_page(model, d)
         (out_dir / page.filename).write_text(text, encoding="utf-8")
         pages.append(page)
+    if after_main_pages is not None:
+        after_main_pages(out_dir, list(pages))
 
     peer_values = {}
     for d in model.items:
@@ -883,7 +888,8 @@ def swap_into_place(new_dir: Path, target: Path) -> None:
 
 
 def build_dashboards(warehouse_path: Path, dashboards_dir: Path, min_cell_size: int = 10,
-                     items: tuple[Benchmark, ...] | list[Benchmark] | None = None) -> RenderResult:
+                     items: tuple[Benchmark, ...] | list[Benchmark] | None = None,
+                     after_main_pages: Callable[[Path, list[Page]], None] | None = None) -> RenderResult:
     """Render from the warehouse file (opened read-only) into a temporary folder beside ``dashboards_dir``
     and swap it into place. Returns the result with ``out_dir`` = ``dashboards_dir``."""
     dashboards_dir = Path(dashboards_dir)
@@ -892,7 +898,8 @@ def build_dashboards(warehouse_path: Path, dashboards_dir: Path, min_cell_size: 
     try:
         con = duckdb.connect(str(warehouse_path), read_only=True)
         try:
-            result = render_dashboards(con, tmp, min_cell_size=min_cell_size, items=items)
+            result = render_dashboards(con, tmp, min_cell_size=min_cell_size, items=items,
+                                       after_main_pages=after_main_pages)
         finally:
             con.close()
         swap_into_place(tmp, dashboards_dir)

@@ -9,26 +9,43 @@ var PV = (function () {
     el.dataset.renderErrors = (el.dataset.renderErrors ? el.dataset.renderErrors + " | " : "") + String(message).slice(0, 300);
   }
 
+  function drawFigure(div) {
+    var spec = document.getElementById(div.id + "-data");
+    var fig = JSON.parse(spec.textContent);
+    var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+    return Plotly.newPlot(div, fig.data, fig.layout, config).then(function (gd) {
+      gd.on("plotly_click", function (ev) {
+        var p = ev && ev.points && ev.points[0];
+        if (p && p.data && p.data.meta === "pv-link" && p.customdata && p.customdata[0]) {
+          window.location.href = p.customdata[0];
+        }
+      });
+      return gd;
+    });
+  }
+
+  /* A preview (#preview) is a picture of the first screen: figures are drawn one after another until the next
+     one starts below it, so that a preview does not wait for charts nobody sees. */
+  function drawFiguresOnFirstScreen(divs) {
+    var drawn = 0;
+    function next() {
+      if (drawn === divs.length || divs[drawn].getBoundingClientRect().top >= window.innerHeight) {
+        return Promise.resolve(drawn);
+      }
+      return drawFigure(divs[drawn]).then(function () { drawn += 1; return next(); });
+    }
+    return next();
+  }
+
   function renderFigures() {
     var divs = Array.prototype.slice.call(document.querySelectorAll("div.pv-plot"));
     if (!divs.length) { document.body.dataset.plotsRendered = "0"; return; }
     if (!window.Plotly) { markError("plotly.min.js did not load"); return; }
-    var jobs = divs.map(function (div) {
-      var spec = document.getElementById(div.id + "-data");
-      var fig = JSON.parse(spec.textContent);
-      var config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
-      return Plotly.newPlot(div, fig.data, fig.layout, config).then(function (gd) {
-        gd.on("plotly_click", function (ev) {
-          var p = ev && ev.points && ev.points[0];
-          if (p && p.data && p.data.meta === "pv-link" && p.customdata && p.customdata[0]) {
-            window.location.href = p.customdata[0];
-          }
-        });
-        return gd;
-      });
-    });
-    Promise.all(jobs).then(function () {
-      document.body.dataset.plotsRendered = String(jobs.length);
+    var done = document.documentElement.classList.contains("pv-preview")
+      ? drawFiguresOnFirstScreen(divs)
+      : Promise.all(divs.map(drawFigure)).then(function (jobs) { return jobs.length; });
+    done.then(function (count) {
+      document.body.dataset.plotsRendered = String(count);
     }, function (err) { markError(err && err.message ? err.message : err); });
   }
 

@@ -16,8 +16,10 @@ after it in the graph; it never takes the writer lock.
 
 import base64
 import os
+import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -81,26 +83,53 @@ def previews_enabled() -> bool:
     return os.environ.get(PREVIEWS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _preview_pages(result: RenderResult) -> list[Page]:
-    """Overview and benchmark pages only (not one per provider): a handful of screenshots per run."""
-    return [p for p in result.pages if p.key != "providers"]
+class _Previews:
+    """PNG previews of the overview and benchmark pages, taken with Chromium on the other core while the provider
+    pages are rendered: :meth:`start` (the ``after_main_pages`` hook of build_dashboards) copies the finished
+    pages and the static files into a folder of its own (the render folder is moved when rendering is done) and
+    starts the screenshots in a thread; :meth:`result` waits for them."""
 
+    def __init__(self, log) -> None:
+        self.log = log
+        self.note = ""
+        self._tmp = tempfile.TemporaryDirectory(prefix="pv-previews-")
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._future = None
+        if not previews_enabled():
+            self.note = f"preview skipped: {PREVIEWS_ENV} is off"
+        elif find_browser() is None:
+            self.note = "preview skipped: no chromium on this machine (apt-get install chromium)"
 
-def _take_previews(result: RenderResult, log) -> tuple[dict[str, str], str]:
-    """{page key: base64 PNG} and a note when previews were skipped."""
-    if not previews_enabled():
-        return {}, f"preview skipped: {PREVIEWS_ENV} is off"
-    if find_browser() is None:
-        return {}, "preview skipped: no chromium on this machine (apt-get install chromium)"
-    pages = _preview_pages(result)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="pv-previews-") as tmp:
-        pairs = [(result.out_dir / p.filename, Path(tmp) / f"{p.key}.png") for p in pages]
+    def start(self, out_dir: Path, pages: list[Page]) -> None:
+        if self.note:
+            return
+        folder = Path(self._tmp.name)
+        for path in out_dir.iterdir():  # the main pages, plotly.min.js and the stylesheet and script so far
+            if path.is_file():
+                shutil.copyfile(path, folder / path.name)
+        self._future = self._pool.submit(self._take, folder, pages)
+
+    def _take(self, folder: Path, pages: list[Page]) -> dict[str, str]:
+        started = time.perf_counter()
+        pairs = [(folder / p.filename, folder / f"{p.key}.png") for p in pages]
         done = screenshots(pairs, fragment="preview")
         out = {p.key: base64.b64encode(png.read_bytes()).decode("ascii")
                for p, (_, png) in zip(pages, pairs, strict=True) if done.get(png)}
-    log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s")
-    return out, ("" if len(out) == len(pages) else "preview failed: chromium did not write a screenshot")
+        self.log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s")
+        if len(out) < len(pages):
+            self.note = "preview failed: chromium did not write a screenshot"
+        return out
+
+    def result(self) -> dict[str, str]:
+        """{page key: base64 PNG}; empty when skipped (see ``note``)."""
+        try:
+            return self._future.result() if self._future is not None else {}
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._tmp.cleanup()
 
 
 def _metadata(page: Page, result: RenderResult, preview: str | None, note: str) -> dict:
@@ -137,11 +166,16 @@ def dashboard_assets() -> list[dg.AssetsDefinition]:
         warehouse = settings.warehouse
         if not warehouse.published_path.is_file():
             raise FileNotFoundError(f"no published warehouse at {warehouse.published_path}: run the pipeline first")
-        result = build_dashboards(warehouse.published_path, warehouse.dashboards_dir,
-                                  min_cell_size=settings.min_cell_size)
+        taking = _Previews(context.log)
+        try:
+            result = build_dashboards(warehouse.published_path, warehouse.dashboards_dir,
+                                      min_cell_size=settings.min_cell_size, after_main_pages=taking.start)
+        except BaseException:
+            taking.close()
+            raise
         context.log.info(f"rendered {len(result.pages) - 1 + result.provider_pages} pages in "
                          f"{result.seconds:.1f} s ({result.total_bytes / 1e6:.1f} MB) into {result.out_dir}")
-        previews, note = _take_previews(result, context.log)
+        previews, note = taking.result(), taking.note
         for page in result.pages:
             meta = _metadata(page, result, previews.get(page.key), note)
             if page.key == "overview":

@@ -84,3 +84,13 @@ def test_one_browser_takes_every_preview(rendered, tmp_path):
         data = png.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert int.from_bytes(data[16:20], "big") == 600  # width 1200 at scale 0.5
+
+
+def test_a_preview_draws_the_figures_of_the_first_screen_only(rendered):
+    page = sorted(rendered.out_dir.glob("benchmark_*.html"))[0]
+    expected = PLOT_DIV.findall(page.read_text(encoding="utf-8"))
+    dom = dump_dom(page, budget_ms=5000, timeout=90, fragment="preview")
+    assert "data-render-errors" not in dom
+    drawn = int(re.search(r'data-plots-rendered="(\d+)"', dom).group(1))
+    assert 1 <= drawn < len(expected)
+    assert dom.count('class="main-svg"') >= drawn

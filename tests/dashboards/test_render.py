@@ -14,7 +14,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
+from dashboards.preview import find_browser
 from dashboards.render import benchmark_file, build_dashboards, plotly_js_path, provider_file
 from pipelines.benchmarks.registry import benchmarks
 
@@ -189,6 +191,29 @@ def test_asset_materialises_every_page_with_metadata(tiny_warehouse, tmp_path, m
     assert "preview skipped" in overview["preview"].value
     assert (data_dir / "dashboards" / "index.html").is_file()
     assert not list(data_dir.glob(".dashboards*tmp*")) and not list(data_dir.glob(".dashboards.old-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_browser() is None, reason="chromium is not installed (apt-get install chromium)")
+def test_asset_attaches_a_preview_of_the_overview_and_every_benchmark_page(tiny_warehouse, tmp_path, monkeypatch):
+    from pipelines.dashboards import dashboard_assets
+    from pipelines.resources import PipelineSettings
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copyfile(tiny_warehouse.published, data_dir / "warehouse.duckdb")
+    monkeypatch.setenv("PRAKTIJKVARIATIE_DASHBOARD_PREVIEWS", "1")
+    settings = PipelineSettings(landing_dir=str(tiny_warehouse.landing), data_dir=str(data_dir))
+    result = dg.materialize(dashboard_assets(), resources={"settings": settings},
+                            instance=dg.DagsterInstance.ephemeral())
+    previews = {e.materialization.asset_key.path[-1]: e.materialization.metadata.get("preview")
+                for e in result.get_asset_materialization_events()}
+    assert set(previews) == {"overview", "providers", *(f"benchmark_{b.name}" for b in benchmarks())}
+    for key, preview in previews.items():
+        if key == "providers":
+            assert preview is None
+        else:
+            assert preview.value.startswith("![") and "(data:image/png;base64,iVBORw0KGgo" in preview.value, key
 
 
 def test_rebuild_swaps_the_folder_in_place(tiny_warehouse, tmp_path):

@@ -13,7 +13,9 @@ An SQL file opts in with a line in its header comment that states what each of i
   (those and the claim_ids linked to them by credits: ``sql/changes/linked_claims.sql``) and ``previous_build``
   (``as_of`` of the run that last built the table). A table built by the same keys from another such table
   (``core.trajectories`` from ``core.claim_lines``) needs no changes file: the keys that change are the keys its
-  input's changes file selects, and its as-of date is the one its input was built with.
+  input's changes file selects, and its as-of date is the one its input was built with. When the input is a view
+  over one table (``staging.net_lines``), ``sql/changes/<view>.sql`` may select the rows of that table the changed
+  keys need, so that the view is computed from those rows only.
 
 Raw tables only grow, one load at a time, and a load's rows never change. What else the rows depend on is
 summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. ``reference.prestatiecodes``) and
@@ -126,15 +128,40 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
                 f"{changes_sql(model)}\n) AS changed")
     # (keys) IN (SELECT ...): DuckDB runs it as a semi join; a correlated EXISTS here took 100 times longer
     changed = f"({', '.join(f't.{key}' for key in spec.keys)}) IN (SELECT {keys} FROM changed_keys)"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {spec.input} AS t WHERE {changed}")
+    source = spec.input
+    view_input = _view_input_narrowing(model)
+    if view_input is not None:  # the view computed from only the rows the changed keys need (see _view_input_narrowing)
+        view, table, narrowing = view_input
+        con.execute(f"CREATE OR REPLACE TEMP VIEW changed_view_input AS {narrowing}")
+        view_sql = re.sub(rf"\b{re.escape(table)}\b", "changed_view_input", view.sql)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW changed_view AS {view_sql}")
+        source = "changed_view"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {source} AS t WHERE {changed}")
     narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
     con.execute(f"DELETE FROM {model.table} AS t WHERE {changed}")
     added = con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{narrowed}\n) AS built").fetchone()[0]
-    con.execute("DROP VIEW changed_input")
+    for temp_view in ("changed_input", "changed_view", "changed_view_input"):
+        con.execute(f"DROP VIEW IF EXISTS {temp_view}")
     for table in ("changed_keys", "previous_build"):
         con.execute(f"DROP TABLE {table}")
     drop_changed_claims(con)
     return added
+
+
+def _view_input_narrowing(model: SqlModel) -> tuple[SqlModel, str, str] | None:
+    """For a model whose narrowed input is a view over one table: the view, that table, and the SELECT of the
+    rows of that table the changed keys' rows of the view depend on (sql/changes/<view>.sql, reading the temp
+    table ``changed_keys``), when that file exists. Without it the view is computed over all its input and then
+    narrowed, which is correct but reads everything."""
+    spec = by_keys(model)
+    view = _model_of(spec.input, model.path.parents[1]) if spec else None
+    path = model.path.parents[1] / "changes" / f"{spec.input}.sql" if spec else None
+    if view is None or not view.is_view or not path.exists():
+        return None
+    if len(view.inputs) != 1:
+        raise ValueError(f"{path} narrows the input of {view.table}, which must read exactly one table "
+                         f"(it reads {', '.join(view.inputs)})")
+    return view, view.inputs[0], path.read_text(encoding="utf-8").strip().rstrip(";")
 
 
 def record_build(con: duckdb.DuckDBPyConnection, table: str, build: Build, how: str, loads_added: int,
@@ -252,6 +279,9 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, model: SqlModel, builds: dict[s
     parts = [model.sql]
     if by_keys(model):
         parts += [changes_sql(model), _linked_claims_sql(model.path.parents[1])]
+        view_input = _view_input_narrowing(model)
+        if view_input is not None:
+            parts.append(view_input[2])
     for table in model.inputs:
         parts.append(input_fingerprint(con, table, builds))
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()

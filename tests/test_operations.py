@@ -82,7 +82,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
         dict(first[1], claim_id="a2", declared_amount="120.00"),        # a2 again, another amount
         claim("b1", "b", "2025-04-11", BEH_60),                         # moves the as-of date on
     ]
-    late = [claim("b2", "b", "2025-04-20", BEH_60), credit("ca3", second[0], "10.00")]  # April, and a3 (March)
+    late = [claim("b2", "b", "2025-04-20", BEH_60), credit("ca3", second[0], "10.00"),  # April, and a3 (March)
+            claim("z2", "z", "2025-04-21", BEH_60)]  # client z again: its credit cf still nets against f1
     landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000")])
     nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
     materialize(landing, nightly, as_of="2025-02-28", trend_months=4)
@@ -111,7 +112,7 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results",
                   "quality.claim_line_checks"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
-    assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 9  # a1-a3, x1, d9, e1, f1, b1, b2
+    assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 10  # a1-a3, x1, d9, e1, f1, b1, b2, z2
     assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "
                                     "claim_id, client_key <> (SELECT client_key FROM core.claim_lines WHERE "
                                     "claim_id = 'a1') AS client_key_is_c FROM core.claim_lines WHERE claim_id = 'x1')"

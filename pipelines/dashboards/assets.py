@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dashboards.preview import find_browser, screenshots
+from dashboards.preview import Browser, find_browser, screenshots
 from dashboards.render import Page, RenderResult, benchmark_file, build_dashboards
 from pipelines.benchmarks.registry import benchmarks
 from pipelines.resources import ENV_PREFIX, PipelineSettings
@@ -85,20 +85,24 @@ def previews_enabled() -> bool:
 
 class _Previews:
     """PNG previews of the overview and benchmark pages, taken with Chromium on the other core while the provider
-    pages are rendered: :meth:`start` (the ``after_main_pages`` hook of build_dashboards) copies the finished
-    pages and the static files into a folder of its own (the render folder is moved when rendering is done) and
-    starts the screenshots in a thread; :meth:`result` waits for them."""
+    pages are rendered. The browser starts when this object is made, before any page is rendered, so that its
+    start-up overlaps with the rendering; :meth:`start` (the ``after_main_pages`` hook of build_dashboards) copies
+    the finished pages and the static files into a folder of its own (the render folder is moved when rendering
+    is done) and has the browser take the screenshots; :meth:`result` waits for them."""
 
     def __init__(self, log) -> None:
         self.log = log
         self.note = ""
         self._tmp = tempfile.TemporaryDirectory(prefix="pv-previews-")
         self._pool = ThreadPoolExecutor(max_workers=1)
+        self._browser = None
         self._future = None
         if not previews_enabled():
             self.note = f"preview skipped: {PREVIEWS_ENV} is off"
         elif find_browser() is None:
             self.note = "preview skipped: no chromium on this machine (apt-get install chromium)"
+        else:
+            self._browser = self._pool.submit(_open_browser)
 
     def start(self, out_dir: Path, pages: list[Page]) -> None:
         if self.note:
@@ -112,10 +116,17 @@ class _Previews:
     def _take(self, folder: Path, pages: list[Page]) -> dict[str, str]:
         started = time.perf_counter()
         pairs = [(folder / p.filename, folder / f"{p.key}.png") for p in pages]
-        done = screenshots(pairs, fragment="preview")
+        browser = self._browser.result()
+        try:
+            done = browser.screenshots(pairs, fragment="preview") if browser else None
+        except (OSError, RuntimeError, TimeoutError, ValueError, KeyError):
+            done = None
+        if done is None:  # the DevTools browser did not start or stopped answering: one browser per page
+            done = screenshots(pairs, fragment="preview")
         out = {p.key: base64.b64encode(png.read_bytes()).decode("ascii")
                for p, (_, png) in zip(pages, pairs, strict=True) if done.get(png)}
-        self.log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s")
+        self.log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s after the main "
+                      "pages were rendered")
         if len(out) < len(pages):
             self.note = "preview failed: chromium did not write a screenshot"
         return out
@@ -129,7 +140,16 @@ class _Previews:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._browser is not None and self._browser.result() is not None:
+            self._browser.result().close()
         self._tmp.cleanup()
+
+
+def _open_browser() -> Browser | None:
+    try:
+        return Browser()
+    except (OSError, RuntimeError, TimeoutError, ValueError, KeyError):
+        return None
 
 
 def _metadata(page: Page, result: RenderResult, preview: str | None, note: str) -> dict:

@@ -1,7 +1,8 @@
 """The last asset of every run: record the run, document the catalogue, publish the working copy.
 
-Publishing copies the finished working copy beside the published warehouse and renames it into place (see
-pipelines/warehouse.py), so readers see either the previous or the new warehouse, never a half-built one.
+Publishing renames the finished working copy into place and copies the next working copy from it in the
+background (see pipelines/warehouse.py), so readers see either the previous or the new warehouse, never a
+half-built one.
 """
 
 import time
@@ -66,10 +67,12 @@ def publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         documented = time.monotonic()
         if undocumented:
             context.log.warning(f"columns without a description in sql/columns.yml: {', '.join(undocumented)}")
-        path = warehouse.publish()
+        seconds = warehouse.publish()
+        path = warehouse.published_path
         size_mb = round(path.stat().st_size / 1e6, 1)
         context.log.info(f"published {size_mb:,} MB: catalogue and run history {documented - started:.1f} s, "
-                         f"checkpoint and copy {time.monotonic() - documented:.1f} s")
+                         + ", ".join(f"{part} {s:.1f} s" for part, s in seconds.items())
+                         + "; the next working copy is being copied from it in the background")
         return dg.MaterializeResult(metadata={
             "path": dg.MetadataValue.path(str(path)),
             "size_mb": size_mb,

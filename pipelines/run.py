@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.definitions import MAIN_JOB, build_definitions
+from pipelines.quality.preload import start as preload_great_expectations
 from pipelines.resources import PipelineSettings
 from pipelines.warehouse import Warehouse, run_lock
 
@@ -48,6 +49,7 @@ class RunOutcome:
 def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_of: str = "",
                  progress: Callable[[str], None] = print, instance: dg.DagsterInstance | None = None,
                  **settings_overrides) -> RunOutcome:
+    preload_great_expectations()  # ~7 s of imports for the first check, overlapping the first steps
     settings = PipelineSettings(landing_dir=str(landing_dir), data_dir=str(data_dir), policy=policy, as_of=as_of,
                                 **settings_overrides)
     defs = build_definitions(settings)
@@ -60,6 +62,7 @@ def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
+        settings.warehouse.wait_for_working_copy()  # made in the background after publishing
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     outcome = RunOutcome(success=result.success, data_dir=data_dir, failed_steps=failed_steps)
     outcome.summary = {**_summary(result), **_quality(settings, result.run_id)}

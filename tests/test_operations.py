@@ -210,3 +210,59 @@ def test_a_working_copy_in_an_older_storage_format_is_upgraded_once_with_its_con
         assert con.execute("FROM marts.results_view").fetchall() == [("P1", 0.25)]
     with warehouse.connect() as con:  # already upgraded: opened as it is
         assert con.execute("SELECT count(*) FROM marts.results").fetchone() == (1,)
+
+
+def test_publishing_renames_the_working_copy_and_makes_the_next_one_from_it(tmp_path):
+    from pipelines.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path)
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE marts.t AS SELECT 1 AS v")
+    built = warehouse.build_path.stat().st_ino
+    warehouse.publish()
+    warehouse.wait_for_working_copy()
+    assert warehouse.published_path.stat().st_ino == built  # renamed, not copied
+    assert warehouse.build_path.stat().st_ino != built  # a file of its own: the next run never writes the published one
+    assert not list(tmp_path.glob(".*.retired")) and not list(tmp_path.rglob(".*.copying"))
+
+    with warehouse.connect() as con:  # the next run goes on from the published state
+        con.execute("INSERT INTO marts.t VALUES (2)")
+    published = duckdb.connect(str(warehouse.published_path), read_only=True)
+    assert published.execute("SELECT count(*) FROM marts.t").fetchone() == (1,)
+    published.close()
+    warehouse.publish()
+    warehouse.wait_for_working_copy()
+    with warehouse.connect() as con:
+        assert con.execute("SELECT count(*) FROM marts.t").fetchone() == (2,)
+
+
+def test_a_working_copy_missing_after_publishing_is_made_again_from_the_published_warehouse(tmp_path):
+    from pipelines.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path)
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE marts.t AS SELECT 7 AS v")
+    warehouse.publish()
+    warehouse.wait_for_working_copy()
+    warehouse.build_path.unlink()  # as if the process stopped before it had copied it
+    with warehouse.connect() as con:
+        assert con.execute("SELECT v FROM marts.t").fetchall() == [(7,)]
+
+
+def test_a_connection_left_open_on_the_working_copy_makes_publishing_copy_instead_of_rename(tmp_path):
+    from pipelines.warehouse import STORAGE_VERSION, Warehouse
+
+    warehouse = Warehouse(tmp_path)
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE marts.t AS SELECT 1 AS v")
+    left_open = duckdb.connect(str(warehouse.build_path), config={"storage_compatibility_version": STORAGE_VERSION})
+    try:
+        warehouse.publish()
+        warehouse.wait_for_working_copy()
+        left_open.execute("INSERT INTO marts.t VALUES (2)")
+        left_open.execute("CHECKPOINT")
+    finally:
+        left_open.close()
+    published = duckdb.connect(str(warehouse.published_path), read_only=True)
+    assert published.execute("SELECT count(*) FROM marts.t").fetchone() == (1,)
+    published.close()

@@ -7,6 +7,7 @@ import dagster as dg
 
 from pipelines.ingest.load import load_landing
 from pipelines.ingest.pseudonymise import pseudonym_key
+from pipelines.quality.preload import start as preload_great_expectations
 from pipelines.reference import REFERENCE_TABLES, load_reference
 from pipelines.resources import PipelineSettings
 
@@ -35,6 +36,8 @@ def reference_tables(context: dg.AssetExecutionContext, settings: PipelineSettin
 )
 def raw_extracts(context: dg.AssetExecutionContext, settings: PipelineSettings):
     """Load every new file in the landing folder; skip files loaded before; quarantine unreadable ones."""
+    preload_great_expectations()  # the checks on raw.claims come next: import GX while the files load
+    settings.warehouse.read_ahead()  # for publishing at the end of the run
     with settings.warehouse.connect() as con:
         summary = load_landing(
             con, Path(settings.landing_dir), settings.warehouse.quarantine_dir, pseudonym_key(),

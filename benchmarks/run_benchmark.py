@@ -126,7 +126,8 @@ def step_timings(instance: dg.DagsterInstance) -> list[tuple[str, float, float]]
 def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[float, list, bool]:
     instance = dg.DagsterInstance.ephemeral()
     started = time.time()
-    outcome = run_pipeline(landing, data_dir, instance=instance, progress=lambda m: None,
+    outcome = run_pipeline(landing, data_dir, instance=instance,
+                           progress=lambda m: print(m) if m.startswith("next working copy") else None,
                            memory_limit=os.environ.get("PRAKTIJKVARIATIE_MEMORY_LIMIT", "4GB"))
     return time.time() - started, step_timings(instance), outcome.success
 

@@ -62,7 +62,9 @@ def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
-        settings.warehouse.wait_for_working_copy()  # made in the background after publishing
+        copied = settings.warehouse.wait_for_working_copy()  # made in the background after publishing
+    if copied:
+        progress(f"next working copy made in {copied[0]:.1f} s after publishing ({copied[1]:.1f} s after the last step)")
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     outcome = RunOutcome(success=result.success, data_dir=data_dir, failed_steps=failed_steps)
     outcome.summary = {**_summary(result), **_quality(settings, result.run_id)}

@@ -266,3 +266,14 @@ def test_a_connection_left_open_on_the_working_copy_makes_publishing_copy_instea
     published = duckdb.connect(str(warehouse.published_path), read_only=True)
     assert published.execute("SELECT count(*) FROM marts.t").fetchone() == (1,)
     published.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, (1 << 20) + 3])
+def test_the_unbuffered_copy_of_the_working_copy_is_byte_for_byte(tmp_path, size):
+    from pipelines.warehouse import _copy_atomically
+
+    source = tmp_path / "source.duckdb"
+    source.write_bytes(bytes(range(256)) * (size // 256) + bytes(size % 256))
+    _copy_atomically(source, tmp_path / "copy.duckdb", unbuffered=True)
+    assert (tmp_path / "copy.duckdb").read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.duckdb", "source.duckdb"]

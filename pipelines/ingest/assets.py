@@ -37,7 +37,6 @@ def reference_tables(context: dg.AssetExecutionContext, settings: PipelineSettin
 def raw_extracts(context: dg.AssetExecutionContext, settings: PipelineSettings):
     """Load every new file in the landing folder; skip files loaded before; quarantine unreadable ones."""
     preload_great_expectations()  # the checks on raw.claims come next: import GX while the files load
-    settings.warehouse.read_ahead()  # for publishing at the end of the run
     with settings.warehouse.connect() as con:
         summary = load_landing(
             con, Path(settings.landing_dir), settings.warehouse.quarantine_dir, pseudonym_key(),

@@ -5,6 +5,9 @@ pages themselves load only local files. Without a ``chromium`` on PATH the calle
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import http.server
 import json
 import os
 import select
@@ -12,7 +15,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -152,11 +157,14 @@ class Browser:
         self._devtools.__exit__()
         self._profile.cleanup()
 
-    def screenshots(self, pairs: list[tuple[Path, Path]], fragment: str = "") -> dict[Path, bool]:
+    def screenshots(self, pairs: list[tuple[Path, Path]], fragment: str = "", base_url: str = "") -> dict[Path, bool]:
+        """{png: written} for each (page, png). With ``base_url`` the pages are loaded from there by file name (see
+        :func:`serving`) instead of as files."""
         devtools, session = self._devtools, self._session
         done = {}
         for page, png in pairs:
-            url = Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")
+            url = (base_url + Path(page).name if base_url else Path(page).resolve().as_uri()) + \
+                (f"#{fragment}" if fragment else "")
             devtools.call("Page.navigate", {"url": url}, session)
             devtools.event("Page.loadEventFired", session)
             devtools.call("Runtime.evaluate", {"awaitPromise": True, "expression": DRAWN}, session)
@@ -165,6 +173,28 @@ class Browser:
             png.write_bytes(base64.b64decode(data))
             done[png] = png.stat().st_size > 0
         return done
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on a free loopback port for the duration; yields its base URL.
+
+    Chromium keeps the compiled code of a script loaded over HTTP (not of a file:// one), so the pages after the
+    first do not compile plotly.min.js (4.6 MB) again: ~0.15 s less per page."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="praktijkvariatie-preview-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
 
 
 class _DevTools:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dashboards.preview import Browser, find_browser, screenshots
+from dashboards.preview import Browser, find_browser, screenshots, serving
 from dashboards.render import Page, RenderResult, benchmark_file, build_dashboards
 from pipelines.benchmarks.registry import benchmarks
 from pipelines.resources import ENV_PREFIX, PipelineSettings
@@ -118,7 +118,11 @@ class _Previews:
         pairs = [(folder / p.filename, folder / f"{p.key}.png") for p in pages]
         browser = self._browser.result()
         try:
-            done = browser.screenshots(pairs, fragment="preview") if browser else None
+            if browser:
+                with serving(folder) as base_url:
+                    done = browser.screenshots(pairs, fragment="preview", base_url=base_url)
+            else:
+                done = None
         except (OSError, RuntimeError, TimeoutError, ValueError, KeyError):
             done = None
         if done is None:  # the DevTools browser did not start or stopped answering: one browser per page

@@ -4,12 +4,13 @@ script error occurs. Skipped when the machine has no chromium (``make test`` ins
 from __future__ import annotations
 
 import re
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from dashboards.preview import _screenshots_in_one_browser, dump_dom, find_browser, screenshot
+from dashboards.preview import Browser, _screenshots_in_one_browser, dump_dom, find_browser, screenshot, serving
 
 pytestmark = [
     pytest.mark.slow,
@@ -84,6 +85,20 @@ def test_one_browser_takes_every_preview(rendered, tmp_path):
         data = png.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert int.from_bytes(data[16:20], "big") == 600  # width 1200 at scale 0.5
+
+
+def test_previews_are_drawn_from_pages_served_on_the_loopback(rendered, tmp_path):
+    pages = [rendered.out_dir / "index.html", *sorted(rendered.out_dir.glob("benchmark_*.html"))[:1]]
+    pairs = [(page, tmp_path / f"{page.stem}.png") for page in pages]
+    with serving(rendered.out_dir) as base_url, Browser() as browser:
+        assert base_url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(base_url + "plotly.min.js") as answer:  # what the pages load from there
+            assert answer.status == 200
+        done = browser.screenshots(pairs, fragment="preview", base_url=base_url)
+        drawn = browser._devtools.call("Runtime.evaluate", {"expression": "document.body.dataset.plotsRendered"},
+                                       browser._session)["result"].get("value")
+    assert done == {png: True for _, png in pairs}
+    assert int(drawn) >= 1  # the last page drew its figures: its scripts came from the server
 
 
 def test_a_preview_draws_the_figures_of_the_first_screen_only(rendered):

@@ -105,7 +105,8 @@ class Warehouse:
         try:
             retired.unlink(missing_ok=True)  # left by a process that stopped before removing it
             if self.published_path.exists():
-                os.link(self.published_path, retired)
+                with contextlib.suppress(OSError):  # a file system without hard links: the rename frees it
+                    os.link(self.published_path, retired)
             if _open_in_this_process(self.build_path):
                 # a connection left open would go on writing into the published file: publish a copy instead
                 _copy_atomically(self.build_path, self.published_path)

@@ -9,7 +9,7 @@ warehouse file. Callers fill the scratch core with the tables they change and vi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import duckdb
 
@@ -33,13 +33,17 @@ def scratch_databases(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
             con.execute(f"DETACH {name}")
 
 
-def rebuild(con: duckdb.DuckDBPyConnection, core_models: list[SqlModel], items: tuple[Benchmark, ...]) -> None:
-    """Rebuild the given core models (in dependency order) and every benchmark mart in the scratch databases."""
+def rebuild(con: duckdb.DuckDBPyConnection, core_models: list[SqlModel], items: tuple[Benchmark, ...],
+            rewrite: Callable[[SqlModel, str], str] = lambda _model, sql: sql) -> None:
+    """Rebuild the given core models (in dependency order) and every benchmark mart in the scratch databases.
+
+    ``rewrite(model, sql)`` may point a model's scratch SQL at other scratch inputs (the trend does)."""
     for model in core_models:
-        con.execute(f"CREATE OR REPLACE TABLE {SCRATCH['core']}.{model.name} AS\n{remap_schemas(model.sql, SCRATCH)}")
+        sql = rewrite(model, remap_schemas(model.sql, SCRATCH))
+        con.execute(f"CREATE OR REPLACE TABLE {SCRATCH['core']}.{model.name} AS\n{sql}")
     for benchmark in items:
-        con.execute(f"CREATE OR REPLACE TABLE {SCRATCH['marts']}.{benchmark.name} AS\n"
-                    f"{remap_schemas(benchmark.model.sql, SCRATCH)}")
+        sql = rewrite(benchmark.model, remap_schemas(benchmark.model.sql, SCRATCH))
+        con.execute(f"CREATE OR REPLACE TABLE {SCRATCH['marts']}.{benchmark.name} AS\n{sql}")
 
 
 def results_sql_in_scratch(items: tuple[Benchmark, ...]) -> str:

@@ -52,3 +52,12 @@ def test_trajectories_that_span_years_count_as_in_a_run_as_of_that_month_end(war
     published = rows(as_of_then, f"SELECT {COLUMNS} FROM marts.benchmark_results WHERE year = {year}")
     key = lambda r: (r["benchmark"], r["provider_agb"])  # noqa: E731
     assert at_month_end and sorted(at_month_end, key=key) == sorted(published, key=key)
+
+
+def test_only_models_whose_rows_span_years_read_the_earlier_lines_in_a_month_end(warehouse_for):
+    from pipelines.benchmarks.registry import benchmarks
+    from pipelines.benchmarks.trends import spanning_years
+    from pipelines.sql_models import models
+
+    built = warehouse_for(CLAIMS, CONTRACTS, as_of="2025-03-31", trend_months=3)
+    assert spanning_years(built, [*models("core"), *(b.model for b in benchmarks())]) == {"core.trajectories"}

@@ -88,8 +88,8 @@ class Warehouse:
         """Publish the working copy atomically; returns the seconds each part took.
 
         The finished working copy is renamed into place instead of copied: a copy reads and writes the whole file
-        (~3 GB at ten million lines), which takes 6-7 s when the file is no longer in the page cache, as in a
-        nightly run that changed only part of it. The next working copy is then copied from the published file in
+        (~3 GB at ten million lines), which took 6-8 s of an incremental run on the benchmark machine
+        (docs/performance.md). The next working copy is then copied from the published file in
         a background thread that holds the writer lock until it is done (:meth:`wait_for_working_copy`), while the
         run renders the dashboards from the published file. The previous published file gets a second name first,
         so that the rename does not wait for the file system to free its blocks; that thread removes it.

@@ -104,17 +104,28 @@ def dump_dom(page: Path, budget_ms: int = 5000, timeout: float = 60, fragment: s
     return result.stdout.decode("utf-8", errors="replace")
 
 
+#: What a DevTools browser raises when it cannot start or stops answering (the callers fall back or skip).
+BROWSER_ERRORS = (OSError, RuntimeError, TimeoutError, ValueError, KeyError)
+
+
 def screenshots(pairs: list[tuple[Path, Path]], workers: int = 2, width: int = 1200, height: int = 1000,
-                scale: float = 0.5, fragment: str = "", timeout: float = 60) -> dict[Path, bool]:
+                scale: float = 0.5, fragment: str = "", timeout: float = 60, browser: Browser | None = None,
+                serve: Path | None = None) -> dict[Path, bool]:
     """Screenshots of several pages: {png: written}.
 
     One browser takes them all, driven over the DevTools protocol (starting Chromium costs more than rendering a
-    page, ~1.5 s on two cores); if that fails, one ``--screenshot`` browser per page, ``workers`` at a time."""
+    page, ~1.5 s on two cores): ``browser`` when one was opened beforehand, else a new one; with ``serve``, the
+    folder that holds the pages, they are loaded from it over HTTP (see :func:`serving`). If that fails, one
+    ``--screenshot`` browser per page, ``workers`` at a time."""
     if not pairs or find_browser() is None:
         return {png: False for _, png in pairs}
     try:
-        return _screenshots_in_one_browser(pairs, width, height, scale, fragment, timeout)
-    except (OSError, RuntimeError, TimeoutError, ValueError, KeyError):
+        with contextlib.ExitStack() as stack:
+            if browser is None:
+                browser = stack.enter_context(Browser(width, height, scale, timeout))
+            base_url = stack.enter_context(serving(serve)) if serve is not None else ""
+            return browser.screenshots(pairs, fragment, base_url)
+    except BROWSER_ERRORS:
         pass
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         done = pool.map(lambda pair: screenshot(pair[0], pair[1], width=width, height=height, scale=scale,

@@ -117,35 +117,42 @@ class Warehouse:
             raise
         seconds["rename"] = time.perf_counter() - started
         # the thread takes over the writer lock: no writer can open the working copy before it exists again
-        thread = threading.Thread(target=self._make_working_copy, args=(lock, retired),
-                                  name="praktijkvariatie-working-copy")
-        thread.start()
-        _WORKING_COPIES[self.build_path] = thread
+        copying = _WorkingCopy(self, lock, retired)
+        copying.start()
+        _WORKING_COPIES[self.build_path] = copying
         return seconds
-
-    def _make_working_copy(self, lock, retired: Path) -> None:
-        started = time.perf_counter()
-        try:
-            _copy_atomically(self.published_path, self.build_path, unbuffered=True)
-            retired.unlink(missing_ok=True)
-            _COPY_SECONDS[self.build_path] = time.perf_counter() - started
-        finally:
-            _release_lock(lock)
 
     def wait_for_working_copy(self) -> tuple[float, float] | None:
         """Return when the working copy that the last :meth:`publish` in this process started is made: the seconds
         the copy took and the seconds waited for it here; None when no copy was under way."""
-        thread = _WORKING_COPIES.pop(self.build_path, None)
-        if thread is None:
+        copying = _WORKING_COPIES.pop(self.build_path, None)
+        if copying is None:
             return None
         started = time.perf_counter()
-        thread.join()
-        return _COPY_SECONDS.pop(self.build_path, float("nan")), time.perf_counter() - started
+        copying.join()
+        return copying.seconds, time.perf_counter() - started
 
 
-# working copy path -> the thread that is copying it from the published file, and how long it took
-_WORKING_COPIES: dict[Path, threading.Thread] = {}
-_COPY_SECONDS: dict[Path, float] = {}
+class _WorkingCopy(threading.Thread):
+    """Copies the published file to the working copy, then releases the writer lock it was handed."""
+
+    def __init__(self, warehouse: Warehouse, lock, retired: Path) -> None:
+        super().__init__(name="praktijkvariatie-working-copy")
+        self.warehouse, self.lock, self.retired = warehouse, lock, retired
+        self.seconds = float("nan")  # how long the copy took, once it is made
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        try:
+            _copy_atomically(self.warehouse.published_path, self.warehouse.build_path, unbuffered=True)
+            self.retired.unlink(missing_ok=True)
+            self.seconds = time.perf_counter() - started
+        finally:
+            _release_lock(self.lock)
+
+
+# working copy path -> the thread that is copying it from the published file (see Warehouse.publish)
+_WORKING_COPIES: dict[Path, _WorkingCopy] = {}
 
 
 def _open_in_this_process(path: Path) -> bool:
@@ -181,34 +188,23 @@ def _copy_direct(source: Path, target: Path, block_size: int = 16 << 20, page: i
     direct = getattr(os, "O_DIRECT", 0)
     if not direct:
         return False
-    try:
-        src = os.open(source, os.O_RDONLY | direct)
-    except OSError:
-        return False
-    try:
+    with contextlib.ExitStack() as stack:
         try:
+            src = os.open(source, os.O_RDONLY | direct)
+            stack.callback(os.close, src)
             dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | direct, 0o644)
+            stack.callback(os.close, dst)
+            buffer = stack.enter_context(mmap.mmap(-1, block_size))  # page-aligned, as direct I/O needs
+            view = stack.enter_context(memoryview(buffer))
+            while read := os.readv(src, [buffer]):
+                whole_pages = -(-read // page) * page  # the last block: padded, then cut off below
+                view[read:whole_pages] = bytes(whole_pages - read)
+                os.writev(dst, [view[:whole_pages]])
+            os.ftruncate(dst, os.fstat(src).st_size)
         except OSError:
+            stack.close()
+            target.unlink(missing_ok=True)
             return False
-        try:
-            buffer = mmap.mmap(-1, block_size)  # page-aligned, as direct I/O needs
-            view = memoryview(buffer)
-            try:
-                while read := os.readv(src, [buffer]):
-                    whole_pages = -(-read // page) * page  # the last block: padded, then cut off below
-                    view[read:whole_pages] = bytes(whole_pages - read)
-                    os.writev(dst, [view[:whole_pages]])
-                os.ftruncate(dst, os.fstat(src).st_size)
-            except OSError:
-                target.unlink(missing_ok=True)
-                return False
-            finally:
-                view.release()
-                buffer.close()
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
     return True
 
 

@@ -157,12 +157,11 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
                     "FROM core.run_parameters",
                     {"period_end": period_end},
                 )
-                con.execute("CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT l.* "
-                            "FROM scratch_core.trend_lines AS l, scratch_core.run_parameters AS p "
-                            "WHERE l.service_date <= p.as_of AND l.year = CAST(EXTRACT(year FROM p.as_of) AS INTEGER)")
                 con.execute(f"CREATE OR REPLACE VIEW {ACROSS_YEARS_INPUT} AS SELECT l.* "
                             "FROM scratch_core.trend_lines AS l, scratch_core.run_parameters AS p "
                             "WHERE l.service_date <= p.as_of")
+                con.execute(f"CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT * FROM {ACROSS_YEARS_INPUT} "
+                            f"WHERE year = {year}")
                 rebuild(con, core_models, items, rewrite=lambda model, sql: (
                     _reading_across_years(sql) if model.table in across_years else sql))
                 con.execute(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dashboards.preview import Browser, find_browser, screenshots, serving
+from dashboards.preview import BROWSER_ERRORS, Browser, find_browser, screenshots
 from dashboards.render import Page, RenderResult, benchmark_file, build_dashboards
 from pipelines.benchmarks.registry import benchmarks
 from pipelines.resources import ENV_PREFIX, PipelineSettings
@@ -116,17 +116,7 @@ class _Previews:
     def _take(self, folder: Path, pages: list[Page]) -> dict[str, str]:
         started = time.perf_counter()
         pairs = [(folder / p.filename, folder / f"{p.key}.png") for p in pages]
-        browser = self._browser.result()
-        try:
-            if browser:
-                with serving(folder) as base_url:
-                    done = browser.screenshots(pairs, fragment="preview", base_url=base_url)
-            else:
-                done = None
-        except (OSError, RuntimeError, TimeoutError, ValueError, KeyError):
-            done = None
-        if done is None:  # the DevTools browser did not start or stopped answering: one browser per page
-            done = screenshots(pairs, fragment="preview")
+        done = screenshots(pairs, fragment="preview", browser=self._browser.result(), serve=folder)
         out = {p.key: base64.b64encode(png.read_bytes()).decode("ascii")
                for p, (_, png) in zip(pages, pairs, strict=True) if done.get(png)}
         self.log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s after the main "
@@ -152,8 +142,8 @@ class _Previews:
 def _open_browser() -> Browser | None:
     try:
         return Browser()
-    except (OSError, RuntimeError, TimeoutError, ValueError, KeyError):
-        return None
+    except BROWSER_ERRORS:
+        return None  # screenshots() opens one of its own, or falls back to one browser per page
 
 
 def _metadata(page: Page, result: RenderResult, preview: str | None, note: str) -> dict:

@@ -13,8 +13,10 @@ What keeps it fast (a month end costs a few seconds at ten million lines, not a 
   in the year (a trajectory's kind and last date count in its casemix). Earlier years' partial rows that the
   scratch run also produces are dropped.
 * Those lines are copied once per year into an in-memory table with only the columns the SQL files read, and
-  with the client and trajectory keys replaced by integers (one-to-one, so every count and grouping is the same;
-  no key leaves the scratch database). Each month end then reads that table up to M.
+  with the client and trajectory keys replaced by integers: their 64-bit hash, after checking that it is
+  one-to-one over core.claim_lines (else a number per distinct key), so every count and grouping is the same;
+  no key leaves the scratch database. The copy is one pass that matches the active trajectories by that hash
+  too, with no join on the long text keys. Each month end then reads that table up to M.
 * Only the models whose rows span years read the earlier lines; a model whose table has a ``year`` column (per
   provider and year, as every mart and most core tables) reads the year's lines alone, as its year-M rows come
   from them. The earlier lines of active trajectories are ~45% of what a January month end would read otherwise;
@@ -45,6 +47,8 @@ from pipelines.sql_models import SqlModel, in_dependency_order, models
 TAKEN_AS_IS = {"claim_lines", "run_parameters", "policy_parameters"}
 # Keys replaced by integers in the scratch copy of core.claim_lines (text keys make grouping slower).
 SURROGATE_KEYS = ("client_key", "trajectory_key")
+# The integer of a key: DuckDB's 64-bit hash (a template for the SQL expression of the key column).
+KEY_HASH = "hash({})"
 
 # What the models whose rows span years read in a month end's scratch run (see the module docstring).
 ACROSS_YEARS_INPUT = "scratch_core.claim_lines_across_years"
@@ -91,9 +95,44 @@ def _reading_across_years(scratch_sql: str) -> str:
     return re.sub(r"\bscratch_core\.claim_lines\b", ACROSS_YEARS_INPUT, scratch_sql)
 
 
+def keys_hash_one_to_one(con: duckdb.DuckDBPyConnection, warehouse: str) -> bool:
+    """Whether ``KEY_HASH`` maps the distinct values of each surrogate key column of core.claim_lines to distinct
+    numbers (a 64-bit hash of a million keys almost always does: a collision has a chance in ~10^7). Reads the
+    distinct keys once (~1 s at ten million lines); on a collision the trend numbers the keys instead (exact, but
+    ~4 s slower per year at ten million lines)."""
+    checks = [f"(SELECT count(*) = count(DISTINCT {KEY_HASH.format('k')}) FROM (SELECT DISTINCT {column} AS k "
+              f'FROM "{warehouse}".core.claim_lines WHERE {column} IS NOT NULL))' for column in SURROGATE_KEYS]
+    return all(con.execute(f"SELECT {', '.join(checks)}").fetchone())
+
+
 def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
-                    last_end: date) -> None:
-    """scratch_core.trend_lines: the lines year ``year``'s results up to ``last_end`` depend on (see above)."""
+                    last_end: date, hashed_keys: bool = True) -> None:
+    """scratch_core.trend_lines: the lines year ``year``'s results up to ``last_end`` depend on (see above), with
+    integer surrogate keys: ``KEY_HASH`` of the key when ``hashed_keys`` (the caller checked that it is one-to-one:
+    :func:`keys_hash_one_to_one`), else a number per distinct key."""
+    if not hashed_keys:
+        _copy_year_lines_numbered(con, warehouse, columns, year, last_end)
+        return
+    source = f'"{warehouse}".core.claim_lines'
+
+    def surrogate(column: str) -> str:  # NULL stays NULL (a line without a trajectory)
+        return f"CASE WHEN {column} IS NOT NULL THEN {KEY_HASH.format(column)} END"
+
+    selected = [f"{surrogate(c)} AS {c}" if c in SURROGATE_KEYS else c for c in columns]
+    # One pass, no join on the text keys: the active trajectories are matched on their hash as well.
+    con.execute(
+        f"""CREATE OR REPLACE TABLE scratch_core.trend_lines AS
+        SELECT {", ".join(selected)} FROM {source}
+        WHERE service_date <= $last_end
+          AND (year = $year OR (counts_as_activity AND year < $year AND {surrogate("trajectory_key")} IN (
+              SELECT {surrogate("trajectory_key")} FROM {source}
+              WHERE counts_as_activity AND year = $year AND service_date <= $last_end)))""",
+        {"year": year, "last_end": last_end},
+    )
+
+
+def _copy_year_lines_numbered(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
+                              last_end: date) -> None:
     source = f'"{warehouse}".core.claim_lines'
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE trend_picked AS
@@ -147,9 +186,10 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     across_years = spanning_years(con, [*core_models, *(b.model for b in items)])
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
+        hashed_keys = bool(earlier) and keys_hash_one_to_one(con, warehouse)
         for year, year_ends in groupby(earlier, key=lambda end: end.year):
             year_ends = list(year_ends)
-            copy_year_lines(con, warehouse, columns, year, max(year_ends))
+            copy_year_lines(con, warehouse, columns, year, max(year_ends), hashed_keys)
             for period_end in year_ends:
                 con.execute(
                     "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "

@@ -61,3 +61,47 @@ def test_only_models_whose_rows_span_years_read_the_earlier_lines_in_a_month_end
 
     built = warehouse_for(CLAIMS, CONTRACTS, as_of="2025-03-31", trend_months=3)
     assert spanning_years(built, [*models("core"), *(b.model for b in benchmarks())]) == {"core.trajectories"}
+
+
+def test_the_month_ends_are_the_same_whether_keys_are_hashed_or_numbered(warehouse_for, tmp_path, monkeypatch):
+    # The scratch copy replaces the text keys by their hash when that is one-to-one (the usual case), else by a
+    # number per key. A hash that maps every key to 0 or 1 forces the numbered copy; both give the published rows.
+    from pipelines.benchmarks import trends
+    from tests.builders import build
+
+    hashed = warehouse_for(CROSS_YEAR, diagnostics.CONTRACTS, as_of="2025-03-15", trend_months=4)
+    copies = []
+    numbered_copy = trends._copy_year_lines_numbered
+    monkeypatch.setattr(trends, "_copy_year_lines_numbered", lambda *args: copies.append(args) or numbered_copy(*args))
+    monkeypatch.setattr(trends, "KEY_HASH", "(hash({}) % 2)")
+    numbered = build(tmp_path, CROSS_YEAR, list(diagnostics.CONTRACTS), as_of="2025-03-15", trend_months=4)
+    assert [args[3] for args in copies] == [2024, 2025]  # the years of the three earlier month ends
+    trend = f"SELECT period_end, {COLUMNS} FROM marts.benchmark_trends"
+    key = lambda r: (r["period_end"], r["benchmark"], r["provider_agb"])  # noqa: E731
+    assert sorted(rows(numbered, trend), key=key) == sorted(rows(hashed, trend), key=key)
+    numbered.close()
+
+
+def test_the_scratch_copy_hashes_keys_one_to_one_and_keeps_missing_keys_missing(tmp_path, monkeypatch):
+    import duckdb
+
+    from pipelines.benchmarks import trends
+    from pipelines.benchmarks.scratch import scratch_databases
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA core")
+    # 1,000 lines of 2025, every third without a trajectory (a credit, say)
+    con.execute("CREATE TABLE core.claim_lines AS SELECT 'client ' || (i % 400) AS client_key, "
+                "CASE WHEN i % 3 > 0 THEN 'trajectory ' || (i % 600) END AS trajectory_key, "
+                "DATE '2025-01-01' + CAST(i % 300 AS INTEGER) AS service_date, 2025 AS year, "
+                "i % 3 > 0 AS counts_as_activity FROM range(1000) AS t(i)")
+    assert trends.keys_hash_one_to_one(con, "w")
+    with scratch_databases(con) as warehouse:
+        for hashed in (True, False):
+            trends.copy_year_lines(con, warehouse, ["client_key", "trajectory_key"], 2025, dt.date(2025, 12, 31),
+                                   hashed_keys=hashed)
+            copied = con.execute("SELECT count(*), count(trajectory_key), count(DISTINCT client_key), "
+                                 "count(DISTINCT trajectory_key) FROM scratch_core.trend_lines").fetchone()
+            assert copied == (1000, 666, 400, 400), hashed  # trajectory i % 600 with i % 3 > 0: 400 distinct
+    monkeypatch.setattr(trends, "KEY_HASH", "(hash({}) % 399)")
+    assert not trends.keys_hash_one_to_one(con, "w")

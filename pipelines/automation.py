@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 
 from pipelines.contract import kind_of
+from pipelines.ingest.checksums import checksums
 from pipelines.resources import PipelineSettings
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -25,27 +26,11 @@ def landed_files(landing_dir: Path, known_checksums: dict[str, str]) -> dict[str
     ``known_checksums`` (fingerprint name|size|mtime -> sha256) saves rehashing unchanged files; it is pruned in
     place to the files that are still there.
     """
-    out = {}
-    present = set()
     if not landing_dir.is_dir():
         known_checksums.clear()
-        return out
-    for path in sorted(landing_dir.iterdir()):
-        if not path.is_file() or kind_of(path.name) is None:
-            continue
-        stat = path.stat()
-        fingerprint = f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
-        if fingerprint not in known_checksums:
-            digest = hashlib.sha256()
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            known_checksums[fingerprint] = digest.hexdigest()
-        present.add(fingerprint)
-        out[path.name] = known_checksums[fingerprint]
-    for fingerprint in set(known_checksums) - present:
-        del known_checksums[fingerprint]
-    return out
+        return {}
+    extracts = [p for p in sorted(landing_dir.iterdir()) if p.is_file() and kind_of(p.name) is not None]
+    return {path.name: sha for path, sha in checksums(extracts, known_checksums).items()}
 
 
 def published_manifest(warehouse_path: Path) -> set[tuple[str, str]]:

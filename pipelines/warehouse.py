@@ -59,6 +59,11 @@ class Warehouse:
     def spill_dir(self) -> Path:
         return self.data_dir / "build" / "spill"
 
+    @property
+    def landing_checksums_path(self) -> Path:
+        """The landing files' checksums, remembered between runs (pipelines/ingest/checksums.py)."""
+        return self.data_dir / "build" / "landing_checksums.json"
+
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Open the working copy for writing, holding the writer lock for as long as the connection lives."""

@@ -40,7 +40,7 @@ def raw_extracts(context: dg.AssetExecutionContext, settings: PipelineSettings):
     with settings.warehouse.connect() as con:
         summary = load_landing(
             con, Path(settings.landing_dir), settings.warehouse.quarantine_dir, pseudonym_key(),
-            progress=context.log.info,
+            progress=context.log.info, checksum_memo=settings.warehouse.landing_checksums_path,
         )
         counts = {name: con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0] for name in RAW_TABLES}
     for name in summary.quarantined:

@@ -1,7 +1,8 @@
 """Landing files -> raw: every extract loads completely or not at all, once, with a manifest row.
 
 * A file already in ``raw.load_manifest`` with the same name and checksum is skipped, so reruns never
-  double-count.
+  double-count. Checksums are remembered by name, size and modification time (``checksums.py``), so a run reads
+  only the files that are new or changed, not the whole landing folder.
 * A file that cannot be read at all (empty, not UTF-8 text, no readable header, a required column missing) is
   copied to ``DATA_DIR/quarantine/`` with a reason file and recorded in the manifest as ``quarantined``. The
   landing folder itself is never changed: it is the insurer's record of what was delivered.
@@ -21,7 +22,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contract import CLAIMS, IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, kind_of, raw_columns
+from pipelines.ingest.checksums import ChecksumMemo, checksums
 from pipelines.ingest.pseudonymise import hmac_pads, hmac_sql
 
 SNIFF_BYTES = 64 * 1024
@@ -96,19 +97,21 @@ def load_landing(
     quarantine_dir: Path,
     pseudonym_key: str,
     progress: Callable[[str], None] = lambda _msg: None,
+    checksum_memo: Path | None = None,
 ) -> LoadSummary:
-    """Load every new extract in ``landing_dir`` in file-name order."""
+    """Load every new extract in ``landing_dir`` in file-name order. ``checksum_memo``: a JSON file that
+    remembers the landing files' checksums between runs (None: hash every file)."""
     ensure_raw_tables(con)
     summary = LoadSummary()
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing folder {landing_dir} does not exist")
     files = sorted(p for p in landing_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    for path in files:
+    summary.ignored = [p.name for p in files if kind_of(p.name) is None]
+    extracts = [p for p in files if kind_of(p.name) is not None]
+    known = ChecksumMemo(checksum_memo).checksums(extracts) if checksum_memo else checksums(extracts, {})
+    for path in extracts:
         kind = kind_of(path.name)
-        if kind is None:
-            summary.ignored.append(path.name)
-            continue
-        checksum = _sha256(path)
+        checksum = known[path]
         already = con.execute(
             "SELECT status FROM raw.load_manifest WHERE file_name = ? AND checksum_sha256 = ?",
             [path.name, checksum],
@@ -447,14 +450,6 @@ def _rollback_if_open(con: duckdb.DuckDBPyConnection) -> None:
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM raw.load_manifest").fetchone()[0]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _now() -> datetime:

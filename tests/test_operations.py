@@ -277,3 +277,25 @@ def test_the_unbuffered_copy_of_the_working_copy_is_byte_for_byte(tmp_path, size
     _copy_atomically(source, tmp_path / "copy.duckdb", unbuffered=True)
     assert (tmp_path / "copy.duckdb").read_bytes() == source.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.duckdb", "source.duckdb"]
+
+
+def test_a_warehouse_loaded_with_64_digit_client_keys_is_converted_and_rebuilt(tmp_path):
+    from pipelines.warehouse import Warehouse
+
+    landing = write_landing(tmp_path / "landing", FIRST + SECOND, [contract(P1, omzetmaximum="1000")])
+    data, fresh = tmp_path / "data", tmp_path / "fresh"
+    materialize(landing, data)
+    keyed = ("SELECT table_schema || '.' || table_name FROM information_schema.columns JOIN information_schema.tables "
+             "USING (table_catalog, table_schema, table_name) WHERE column_name = 'client_key' "
+             "AND table_type = 'BASE TABLE'")
+    with Warehouse(data).connect() as con:  # as a warehouse loaded before the keys were shortened
+        tables = [t for (t,) in con.execute(keyed).fetchall()]
+        assert {"raw.claims", "staging.claim_lines", "core.claim_lines", "core.trajectories"} <= set(tables)
+        for table in tables:
+            con.execute(f"UPDATE {table} SET client_key = client_key || repeat('0', 32)")
+    materialize(landing, data)
+    materialize(landing, fresh)
+    for table in tables:
+        assert published_count(data, f"SELECT count(*) FROM {table} WHERE length(client_key) <> 32") == 0, table
+        assert same_rows(data, fresh, f"SELECT * FROM {{}}.{table}"), table
+    assert same_rows(data, fresh, "SELECT * FROM {}.marts.benchmark_results")

@@ -43,7 +43,7 @@ from pipelines.benchmarks.scratch import SCRATCH
 from pipelines.benchmarks.trends import TAKEN_AS_IS, month_ends
 from pipelines.contract import IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, kind_of, raw_columns
 from pipelines.engines.dialect import to_spark
-from pipelines.ingest.pseudonymise import hmac_pads
+from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_pads
 from pipelines.paths import reference_dir
 from pipelines.reference import KEYS, REFERENCE_TABLES, ReferenceDataError
 from pipelines.sql_models import in_dependency_order, models
@@ -262,19 +262,20 @@ def _checksums(spark, files: list[LandingFile], local: bool) -> None:
 
 
 def _hmac_column(value, key: str):
-    """HMAC-SHA256 (hex) of a text column, from Spark's sha2: the same value as Python's ``hmac``."""
+    """The client key of a text column: HMAC-SHA256 (hex, truncated as in pipelines/ingest/pseudonymise.py), from
+    Spark's sha2: the same value as Python's ``hmac``."""
     from pyspark.sql import functions as F
 
     pads = hmac_pads(key)
     inner = F.unhex(F.sha2(F.concat(F.unhex(F.lit(pads["hmac_ipad"])), F.encode(value, "UTF-8")), 256))
-    return F.sha2(F.concat(F.unhex(F.lit(pads["hmac_opad"])), inner), 256)
+    return F.substring(F.sha2(F.concat(F.unhex(F.lit(pads["hmac_opad"])), inner), 256), 1, CLIENT_KEY_HEX_DIGITS)
 
 
 def hmac_sql(expression: str, key: str) -> str:
     """The same HMAC as a Spark SQL expression (the key's pads as hex literals; the key itself never appears)."""
     pads = hmac_pads(key)
-    return (f"sha2(concat(unhex('{pads['hmac_opad']}'), unhex(sha2(concat(unhex('{pads['hmac_ipad']}'), "
-            f"encode({expression}, 'UTF-8')), 256))), 256)")
+    return (f"substring(sha2(concat(unhex('{pads['hmac_opad']}'), unhex(sha2(concat(unhex('{pads['hmac_ipad']}'), "
+            f"encode({expression}, 'UTF-8')), 256))), 256), 1, {CLIENT_KEY_HEX_DIGITS})")
 
 
 def _raw_select(kind: ExtractKind, present: set[str], value_of, key: str) -> list:

@@ -32,7 +32,7 @@ import duckdb
 
 from pipelines.contract import CLAIMS, IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, kind_of, raw_columns
 from pipelines.ingest.checksums import ChecksumMemo, checksums
-from pipelines.ingest.pseudonymise import hmac_pads, hmac_sql
+from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_pads, hmac_sql, shorten_stored_client_keys
 
 SNIFF_BYTES = 64 * 1024
 
@@ -102,6 +102,10 @@ def load_landing(
     """Load every new extract in ``landing_dir`` in file-name order. ``checksum_memo``: a JSON file that
     remembers the landing files' checksums between runs (None: hash every file)."""
     ensure_raw_tables(con)
+    converted = shorten_stored_client_keys(con)
+    if converted:
+        progress(f"client keys of {converted:,} raw rows shortened to their first {CLIENT_KEY_HEX_DIGITS} hex digits; "
+                 "every table is rebuilt with them")
     summary = LoadSummary()
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing folder {landing_dir} does not exist")

@@ -4,6 +4,12 @@ The clear identifier is hashed in the same statement that reads it from the land
 written to the warehouse. HMAC is built from DuckDB's ``sha256`` so that 10 million rows hash in seconds;
 the tests check it against Python's ``hmac`` module. The key is passed as a statement parameter (never stored
 in SQL text or in the catalog).
+
+``client_key`` is the HMAC truncated to its first 128 bits: 32 lower-case hex digits (RFC 2104 allows truncating
+an HMAC to half its length). Two of the Netherlands' 18 million inhabitants would share a key with a chance of
+about 10^-24, and the key is written into every claim-line table and into every trajectory key, where the full 64
+digits cost ~1 s of writing per table at ten million lines. Warehouses loaded with 64-digit keys are converted
+once (:func:`shorten_stored_client_keys`): the new key is the first 32 digits of the old one.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import warnings
 KEY_ENV = "PRAKTIJKVARIATIE_PSEUDONYM_KEY"
 DEVELOPMENT_KEY = "praktijkvariatie-development-key-not-for-real-data"
 _BLOCK = 64  # SHA-256 block size in bytes
+CLIENT_KEY_HEX_DIGITS = 32  # the first 128 bits of the HMAC
 
 
 def pseudonym_key() -> str:
@@ -44,11 +51,34 @@ def hmac_pads(key: str) -> dict[str, str]:
 
 
 def hmac_sql(expression: str) -> str:
-    """SQL computing the hex HMAC-SHA256 of a text expression, with parameters $hmac_ipad and $hmac_opad."""
+    """SQL computing the client key (the hex HMAC-SHA256, truncated) of a text expression, with parameters
+    $hmac_ipad and $hmac_opad."""
     inner = f"unhex(sha256(unhex($hmac_ipad) || encode({expression})))"
-    return f"sha256(unhex($hmac_opad) || {inner})"
+    return f"left(sha256(unhex($hmac_opad) || {inner}), {CLIENT_KEY_HEX_DIGITS})"
 
 
 def hmac_python(key: str, value: str) -> str:
-    """Reference implementation, for tests and for looking up one client's key by hand."""
-    return hmac.new(key.encode("utf-8"), value.encode("utf-8"), hashlib.sha256).hexdigest()
+    """Reference implementation of the client key, for tests and for looking up one client's key by hand."""
+    return hmac.new(key.encode("utf-8"), value.encode("utf-8"), hashlib.sha256).hexdigest()[:CLIENT_KEY_HEX_DIGITS]
+
+
+def shorten_stored_client_keys(con) -> int:
+    """Convert client keys stored with all 64 hex digits (warehouses loaded before keys were truncated) to their
+    first 32, and forget how the incremental tables were built, so that the run rebuilds every table from raw with
+    the new keys. Returns the number of raw rows converted (0 when there are none: then nothing is changed)."""
+    longer = f"length(client_key) > {CLIENT_KEY_HEX_DIGITS}"
+    if con.execute(f"SELECT 1 FROM raw.claims WHERE {longer} LIMIT 1").fetchone() is None:
+        return 0
+    (old,) = con.execute(f"SELECT count(*) FROM raw.claims WHERE {longer}").fetchone()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"UPDATE raw.claims SET client_key = left(client_key, {CLIENT_KEY_HEX_DIGITS}) WHERE {longer}")
+        (builds,) = con.execute("SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_schema = 'quality' AND table_name = 'model_builds'").fetchone()
+        if builds:
+            con.execute("DELETE FROM quality.model_builds")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return old

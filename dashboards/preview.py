@@ -185,6 +185,14 @@ class Browser:
             done[png] = png.stat().st_size > 0
         return done
 
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page last loaded (a promise is awaited)."""
+        answer = self._devtools.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
+                                                          "returnByValue": True}, self._session)
+        if "exceptionDetails" in answer:
+            raise RuntimeError(f"script error: {answer['exceptionDetails'].get('text')}")
+        return answer["result"].get("value")
+
 
 @contextlib.contextmanager
 def serving(folder: Path) -> Iterator[str]:

@@ -327,16 +327,55 @@ def page_html(model: Model, title: str, body: str, heading: str | None = None) -
     )
 
 
-def value_cell(d: data.BenchmarkData, r: dict | None, min_cell_size: int) -> str:
-    """A scorecard cell: the value in its unit, coloured by the norm status."""
+def value_cell_parts(d: data.BenchmarkData, r: dict | None, min_cell_size: int) -> tuple[str, str, str, str, bool]:
+    """(classes, sort key, text, title, numeric) of a scorecard cell: the value in its unit, coloured by the norm
+    status."""
     if r is None:
-        return td("", "na", sort="", title="no row for this provider-year", bench=d.name)
+        return "na", "", "", "no row for this provider-year", False
     cls, text = status_of(r["meets_norm"])
     if r["value_suppressed"]:
-        return td(f"<{min_cell_size} cl.", f"{cls} supp", sort="",
-                  title=f"{text}; value suppressed: fewer than {min_cell_size} clients", bench=d.name)
-    return td(fmt.value(r["value"], d.benchmark.unit), cls, sort="" if r["value"] is None else r["value"],
-              num=True, bench=d.name)
+        title = f"{text}; value suppressed: fewer than {min_cell_size} clients"
+        return f"{cls} supp", "", f"<{min_cell_size} cl.", title, False
+    return cls, "" if r["value"] is None else f"{r['value']:.6g}", fmt.value(r["value"], d.benchmark.unit), "", True
+
+
+def value_cell(d: data.BenchmarkData, r: dict | None, min_cell_size: int) -> str:
+    cls, sort, text, title, num = value_cell_parts(d, r, min_cell_size)
+    return td(text, cls, sort=sort, num=num, title=title or None, bench=d.name)
+
+
+SCORECARD_DATA_ID = "pv-scorecard-data"
+
+
+def json_script(element_id: str, payload) -> str:
+    """``payload`` as JSON in a ``<script type="application/json">`` that the page's script reads."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def scorecard_data(model: Model, policies: list[str]) -> dict:
+    """The scorecard of every provider-year under every policy profile, for dashboard.js to show the rows that the
+    filters select (the HTML of all of them, 3,000+ rows at 400 providers, made the page 3 MB). Cells are
+    (classes, sort key, text[, title]), as :func:`value_cell` writes them."""
+    providers, rows = {}, []
+    for index, policy in enumerate(policies):
+        for r in model.scorecard.iter_rows(named=True):
+            agb, year = r["provider_agb"], r["year"]
+            providers[agb] = [r["provider_name"] or "", r["provider_type"] or "", provider_file(agb)]
+            if policy == model.run.policy:
+                own = model.rows_by_provider.get(agb, {})
+                cells_rows = {d.name: own.get((d.name, year)) for d in model.items}
+                missed = r["norms_missed"]
+            else:
+                cells_rows = model.other_profiles[policy].get((agb, year), {})
+                missed = sum(1 for c in cells_rows.values() if c["meets_norm"] is False)
+            cells = []
+            for d in model.items:
+                cls, sort, text, title, num = value_cell_parts(d, cells_rows.get(d.name), model.min_cell_size)
+                cells.append([f"{cls} pv-n" if num else cls, sort, text, *([title] if title else [])])
+            rows.append([index, agb, year, missed, cells])
+    return {"policies": policies, "benchmarks": [d.name for d in model.items], "providers": providers, "rows": rows}
 
 
 def overview_page(model: Model) -> tuple[str, Page]:
@@ -399,32 +438,11 @@ def overview_page(model: Model) -> tuple[str, Page]:
         '</span> Click a column header to sort.</p>')
     headers = [("AGB", "text"), ("Provider", "text"), ("Type", "text"), ("Year", "num"), ("Norms missed", "num")]
     headers += [(d.benchmark.title, "num") for d in model.items]
-    rows = []
-    for policy in policies:
-        for r in model.scorecard.iter_rows(named=True):
-            agb, year = r["provider_agb"], r["year"]
-            if policy == model.run.policy:
-                own = model.rows_by_provider.get(agb, {})
-                cells_rows = {d.name: own.get((d.name, year)) for d in model.items}
-                missed = r["norms_missed"]
-            else:
-                cells_rows = model.other_profiles[policy].get((agb, year), {})
-                missed = sum(1 for c in cells_rows.values() if c["meets_norm"] is False)
-            name = r["provider_name"] or ""
-            cells = [
-                td(f'<a href="{provider_file(agb)}">{esc(agb)}</a>', raw=True),
-                td(f'<a href="{provider_file(agb)}">{esc(name or agb)}</a>', "pv-name", raw=True),
-                td(r["provider_type"] or ""),
-                td(year, num=True, sort=year),
-                td(missed, num=True, sort=missed, cls="miss" if missed else None),
-            ]
-            cells += [value_cell(d, cells_rows.get(d.name), model.min_cell_size) for d in model.items]
-            rows.append(f'<tr data-policy="{esc(policy)}" data-year="{year}" '
-                        f'data-type="{esc(r["provider_type"] or "")}" data-missed="{missed}" '
-                        f'data-search="{esc((agb + " " + name).lower())}">' + "".join(cells) + "</tr>")
     footer = ('<tr><td colspan="5">Providers missing the norm (rows shown)</td>'
               + "".join(f'<td class="pv-n" data-bench="{esc(d.name)}"></td>' for d in model.items) + "</tr>")
-    body.append('<div class="pv-scroll">' + table(headers, rows, table_id="pv-scorecard", footer=footer) + "</div>")
+    body.append('<div class="pv-scroll">' + table(headers, [], table_id="pv-scorecard", footer=footer) + "</div>"
+                "<noscript><p>The scorecard needs JavaScript.</p></noscript>")
+    body.append(json_script(SCORECARD_DATA_ID, scorecard_data(model, policies)))
     page = Page("overview", "index.html", "Overview", figures=figs.count, numbers={
         "year": y,
         "providers": latest.height,

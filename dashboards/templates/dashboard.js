@@ -57,12 +57,21 @@ var PV = (function () {
   }
 
   function sortTable(table, index, th) {
-    var body = table.tBodies[0];
-    var numeric = th.getAttribute("data-type") === "num";
     var order = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
     Array.prototype.forEach.call(th.parentNode.children, function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", order);
-    var sign = order === "ascending" ? 1 : -1;
+    orderRows(table);
+  }
+
+  /* Puts the rows in the order of the column whose header has aria-sort (none: as they are). */
+  function orderRows(table) {
+    var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+    var th = head && head.querySelector("th[aria-sort]");
+    if (!th) return;
+    var index = Array.prototype.indexOf.call(head.cells, th);
+    var body = table.tBodies[0];
+    var numeric = th.getAttribute("data-type") === "num";
+    var sign = th.getAttribute("aria-sort") === "ascending" ? 1 : -1;
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (a, b) {
       var x = cellKey(a, index), y = cellKey(b, index);
@@ -86,32 +95,62 @@ var PV = (function () {
     });
   }
 
-  function applyFilters(table) {
-    var year = document.getElementById("pv-year");
-    var type = document.getElementById("pv-type");
-    var policy = document.getElementById("pv-policy");
-    var search = document.getElementById("pv-search");
-    var onlyMissing = document.getElementById("pv-missing");
-    var q = search ? search.value.trim().toLowerCase() : "";
-    var shown = 0;
-    var counts = {};
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-      var ok = (!policy || !row.dataset.policy || row.dataset.policy === policy.value)
-        && (!year || !year.value || row.dataset.year === year.value)
-        && (!type || !type.value || row.dataset.type === type.value)
-        && (!q || row.dataset.search.indexOf(q) >= 0)
-        && (!onlyMissing || !onlyMissing.checked || parseInt(row.dataset.missed || "0", 10) > 0);
-      row.hidden = !ok;
-      if (ok) {
-        shown += 1;
-        Array.prototype.forEach.call(row.querySelectorAll("td[data-bench]"), function (td) {
-          var b = td.dataset.bench;
-          counts[b] = counts[b] || { miss: 0, evaluated: 0 };
-          if (td.classList.contains("miss")) counts[b].miss += 1;
-          if (td.classList.contains("miss") || td.classList.contains("ok")) counts[b].evaluated += 1;
-        });
-      }
+  /* The scorecard's rows are data (<script id="pv-scorecard-data">: every provider-year under every policy
+     profile); the table holds only the rows the filters select, built again when a filter changes. */
+  function cell(text, cls, sort, title, bench) {
+    var td = document.createElement("td");
+    if (cls) td.className = cls;
+    if (sort !== undefined && sort !== null) td.setAttribute("data-sort", String(sort));
+    if (title) td.title = title;
+    if (bench) td.setAttribute("data-bench", bench);
+    td.textContent = text;
+    return td;
+  }
+
+  function linkCell(text, href, cls) {
+    var td = cell("", cls), a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    td.appendChild(a);
+    return td;
+  }
+
+  function scorecardRow(data, row) {
+    var agb = row[1], provider = data.providers[agb] || ["", "", ""];
+    var tr = document.createElement("tr");
+    tr.appendChild(linkCell(agb, provider[2]));
+    tr.appendChild(linkCell(provider[0] || agb, provider[2], "pv-name"));
+    tr.appendChild(cell(provider[1]));
+    tr.appendChild(cell(String(row[2]), "pv-n", row[2]));
+    tr.appendChild(cell(String(row[3]), row[3] ? "miss pv-n" : "pv-n", row[3]));
+    row[4].forEach(function (c, i) { tr.appendChild(cell(c[2], c[0], c[1], c[3], data.benchmarks[i])); });
+    return tr;
+  }
+
+  function applyFilters(table, data) {
+    function value(id) { var el = document.getElementById(id); return el ? el.value : ""; }
+    var policy = data.policies.indexOf(value("pv-policy"));
+    var year = value("pv-year"), type = value("pv-type"), q = value("pv-search").trim().toLowerCase();
+    var missing = document.getElementById("pv-missing");
+    var onlyMissing = missing && missing.checked;
+    var counts = {}, shown = 0, body = document.createElement("tbody");
+    data.rows.forEach(function (row) {
+      var provider = data.providers[row[1]] || ["", ""];
+      var ok = (policy < 0 || row[0] === policy) && (!year || String(row[2]) === year)
+        && (!type || provider[1] === type) && (!onlyMissing || row[3] > 0)
+        && (!q || (row[1] + " " + provider[0]).toLowerCase().indexOf(q) >= 0);
+      if (!ok) return;
+      shown += 1;
+      body.appendChild(scorecardRow(data, row));
+      row[4].forEach(function (c, i) {
+        var b = data.benchmarks[i], classes = " " + c[0] + " ";
+        counts[b] = counts[b] || { miss: 0, evaluated: 0 };
+        if (classes.indexOf(" miss ") >= 0) counts[b].miss += 1;
+        if (classes.indexOf(" miss ") >= 0 || classes.indexOf(" ok ") >= 0) counts[b].evaluated += 1;
+      });
     });
+    table.replaceChild(body, table.tBodies[0]);
+    orderRows(table);
     Array.prototype.forEach.call(table.querySelectorAll("tfoot td[data-bench]"), function (td) {
       var c = counts[td.dataset.bench] || { miss: 0, evaluated: 0 };
       td.textContent = c.miss + " of " + c.evaluated;
@@ -122,12 +161,14 @@ var PV = (function () {
 
   function setupFilters() {
     var table = document.getElementById("pv-scorecard");
-    if (!table) return;
+    var source = document.getElementById("pv-scorecard-data");
+    if (!table || !source) return;
+    var data = JSON.parse(source.textContent);
     ["pv-year", "pv-type", "pv-policy", "pv-search", "pv-missing"].forEach(function (id) {
       var el = document.getElementById(id);
-      if (el) el.addEventListener(el.tagName === "INPUT" && el.type === "text" ? "input" : "change", function () { applyFilters(table); });
+      if (el) el.addEventListener(el.tagName === "INPUT" && el.type === "text" ? "input" : "change", function () { applyFilters(table, data); });
     });
-    applyFilters(table);
+    applyFilters(table, data);
   }
 
   function start() {

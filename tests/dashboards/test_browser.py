@@ -3,11 +3,13 @@ script error occurs. Skipped when the machine has no chromium (``make test`` ins
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dashboards.preview import Browser, _screenshots_in_one_browser, dump_dom, find_browser, screenshot, serving
@@ -95,8 +97,7 @@ def test_previews_are_drawn_from_pages_served_on_the_loopback(rendered, tmp_path
         with urllib.request.urlopen(base_url + "plotly.min.js") as answer:  # what the pages load from there
             assert answer.status == 200
         done = browser.screenshots(pairs, fragment="preview", base_url=base_url)
-        drawn = browser._devtools.call("Runtime.evaluate", {"expression": "document.body.dataset.plotsRendered"},
-                                       browser._session)["result"].get("value")
+        drawn = browser.evaluate("document.body.dataset.plotsRendered")
     assert done == {png: True for _, png in pairs}
     assert int(drawn) >= 1  # the last page drew its figures: its scripts came from the server
 
@@ -109,3 +110,52 @@ def test_a_preview_draws_the_figures_of_the_first_screen_only(rendered):
     drawn = int(re.search(r'data-plots-rendered="(\d+)"', dom).group(1))
     assert 1 <= drawn < len(expected)
     assert dom.count('class="main-svg"') >= drawn
+
+
+SCORECARD_STATE = """(function () {
+  var table = document.getElementById("pv-scorecard");
+  return {rows: Array.prototype.map.call(table.tBodies[0].rows, function (r) {
+            return [r.cells[0].textContent, Number(r.cells[3].textContent), Number(r.cells[4].textContent)]; }),
+          shown: document.getElementById("pv-shown").textContent,
+          footer: Array.prototype.map.call(table.querySelectorAll("tfoot td[data-bench]"), function (td) {
+            return [td.dataset.bench, td.textContent]; })};
+})()"""
+
+
+def _set(element_id: str, value) -> str:
+    prop = "checked" if isinstance(value, bool) else "value"
+    return (f"(function () {{ var el = document.getElementById('{element_id}'); el.{prop} = {json.dumps(value)}; "
+            f"el.dispatchEvent(new Event(el.type === 'text' ? 'input' : 'change')); return true; }})()")
+
+
+def test_the_scorecard_shows_the_rows_its_filters_select(rendered, tiny_warehouse, tmp_path):
+    with duckdb.connect(str(tiny_warehouse.published), read_only=True) as con:
+        year = con.execute("SELECT max(year) FROM marts.provider_scorecard").fetchone()[0]
+        per_year = dict(con.execute("SELECT year, count(*) FROM marts.provider_scorecard GROUP BY year").fetchall())
+        missing = {agb for (agb,) in con.execute("SELECT provider_agb FROM marts.provider_scorecard "
+                                                 "WHERE year = ? AND norms_missed > 0", [year]).fetchall()}
+        other = con.execute("SELECT min(policy) FROM marts.profile_comparison WHERE policy <> "
+                            "(SELECT policy FROM core.run_parameters)").fetchone()[0]
+    numbers = rendered.page("overview").numbers
+    with serving(rendered.out_dir) as base_url, Browser() as browser:
+        browser.screenshots([(rendered.out_dir / "index.html", tmp_path / "index.png")], base_url=base_url)
+        state = browser.evaluate(SCORECARD_STATE)
+        # by default: this run's profile, the as-of year; the footer counts the rows shown
+        assert len(state["rows"]) == per_year[year] == int(state["shown"])
+        assert {r[1] for r in state["rows"]} == {year}
+        assert {b: text.split(" of ")[0] for b, text in state["footer"]} == {
+            b: str(numbers[f"missing_{b}"]) for b, _ in state["footer"]}
+        browser.evaluate(_set("pv-missing", True))
+        assert {r[0] for r in browser.evaluate(SCORECARD_STATE)["rows"]} == missing
+        browser.evaluate(_set("pv-missing", False))
+        browser.evaluate(_set("pv-year", ""))
+        assert len(browser.evaluate(SCORECARD_STATE)["rows"]) == sum(per_year.values())
+        # sorted by norms missed, descending; the order holds when a filter changes the rows
+        browser.evaluate("document.querySelectorAll('#pv-scorecard thead th')[4].click()")
+        browser.evaluate("document.querySelectorAll('#pv-scorecard thead th')[4].click()")
+        browser.evaluate(_set("pv-policy", other))
+        rows = browser.evaluate(SCORECARD_STATE)["rows"]
+        assert len(rows) == sum(per_year.values())
+        assert [r[2] for r in rows] == sorted((r[2] for r in rows), reverse=True)
+        browser.evaluate(_set("pv-search", rows[-1][0]))
+        assert {r[0] for r in browser.evaluate(SCORECARD_STATE)["rows"]} == {rows[-1][0]}

@@ -15,6 +15,7 @@ after it in the graph; it never takes the writer lock.
 """
 
 import base64
+import contextlib
 import os
 import shutil
 import tempfile
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from dashboards.preview import BROWSER_ERRORS, Browser, find_browser, screenshots
-from dashboards.render import Page, RenderResult, benchmark_file, build_dashboards
+from dashboards.preview import BROWSER_ERRORS, WARM_UP_PAGE, Browser, find_browser, screenshots, serving
+from dashboards.render import Page, RenderResult, benchmark_file, build_dashboards, plotly_js_path
 from pipelines.benchmarks.registry import benchmarks
 from pipelines.resources import ENV_PREFIX, PipelineSettings
 from pipelines.transform.assets import asset_key
@@ -86,9 +87,11 @@ def previews_enabled() -> bool:
 class _Previews:
     """PNG previews of the overview and benchmark pages, taken with Chromium on the other core while the provider
     pages are rendered. The browser starts when this object is made, before any page is rendered, so that its
-    start-up overlaps with the rendering; :meth:`start` (the ``after_main_pages`` hook of build_dashboards) copies
-    the finished pages and the static files into a folder of its own (the render folder is moved when rendering
-    is done) and has the browser take the screenshots; :meth:`result` waits for them."""
+    start-up overlaps with the rendering, and loads plotly.min.js from the loopback server of the previews' own
+    folder (WARM_UP_PAGE), so that the first preview does not wait for it to be compiled; :meth:`start` (the
+    ``after_main_pages`` hook of build_dashboards) copies the finished pages and the static files into that folder
+    (the render folder is moved when rendering is done) and has the browser take the screenshots; :meth:`result`
+    waits for them."""
 
     def __init__(self, log) -> None:
         self.log = log
@@ -97,26 +100,44 @@ class _Previews:
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._browser = None
         self._future = None
+        self._serving = contextlib.ExitStack()
+        self._base_url = ""
         if not previews_enabled():
             self.note = f"preview skipped: {PREVIEWS_ENV} is off"
         elif find_browser() is None:
             self.note = "preview skipped: no chromium on this machine (apt-get install chromium)"
         else:
-            self._browser = self._pool.submit(_open_browser)
+            self._browser = self._pool.submit(self._open_and_warm_up)
+
+    def _open_and_warm_up(self) -> Browser | None:
+        browser = _open_browser()
+        if browser is None:
+            return None
+        folder = Path(self._tmp.name)
+        try:
+            shutil.copyfile(plotly_js_path(), folder / "plotly.min.js")
+            name, html = WARM_UP_PAGE
+            (folder / name).write_text(html, encoding="utf-8")
+            self._base_url = self._serving.enter_context(serving(folder))
+            browser.load(self._base_url + name)
+        except BROWSER_ERRORS:  # only a head start: the previews are taken all the same
+            pass
+        return browser
 
     def start(self, out_dir: Path, pages: list[Page]) -> None:
         if self.note:
             return
         folder = Path(self._tmp.name)
-        for path in out_dir.iterdir():  # the main pages, plotly.min.js and the stylesheet and script so far
-            if path.is_file():
+        for path in out_dir.iterdir():  # the main pages, the stylesheet and script (plotly.min.js is there)
+            if path.is_file() and not (folder / path.name).exists():
                 shutil.copyfile(path, folder / path.name)
         self._future = self._pool.submit(self._take, folder, pages)
 
     def _take(self, folder: Path, pages: list[Page]) -> dict[str, str]:
         started = time.perf_counter()
         pairs = [(folder / p.filename, folder / f"{p.key}.png") for p in pages]
-        done = screenshots(pairs, fragment="preview", browser=self._browser.result(), serve=folder)
+        browser = self._browser.result()
+        done = screenshots(pairs, fragment="preview", browser=browser, serve=folder, base_url=self._base_url)
         out = {p.key: base64.b64encode(png.read_bytes()).decode("ascii")
                for p, (_, png) in zip(pages, pairs, strict=True) if done.get(png)}
         self.log.info(f"{len(out)} dashboard previews in {time.perf_counter() - started:.1f} s after the main "
@@ -136,6 +157,7 @@ class _Previews:
         self._pool.shutdown(wait=True)
         if self._browser is not None and self._browser.result() is not None:
             self._browser.result().close()
+        self._serving.close()
         self._tmp.cleanup()
 
 

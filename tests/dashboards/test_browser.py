@@ -159,3 +159,17 @@ def test_the_scorecard_shows_the_rows_its_filters_select(rendered, tiny_warehous
         assert [r[2] for r in rows] == sorted((r[2] for r in rows), reverse=True)
         browser.evaluate(_set("pv-search", rows[-1][0]))
         assert {r[0] for r in browser.evaluate(SCORECARD_STATE)["rows"]} == {rows[-1][0]}
+
+
+def test_the_preview_browser_compiles_plotly_before_any_page_is_rendered():
+    import logging
+
+    from pipelines.dashboards.assets import _Previews
+
+    previews = _Previews(logging.getLogger("test"))
+    try:
+        browser = previews._browser.result()  # opened, and the warm-up page loaded, while pages would render
+        assert browser.evaluate("typeof Plotly.newPlot") == "function"
+        assert browser.evaluate("location.href").startswith("http://127.0.0.1:")
+    finally:
+        previews.close()

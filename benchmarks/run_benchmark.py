@@ -168,7 +168,7 @@ def report(title: str, total: float, steps: list, sampler: MemorySampler, lines:
         if ratio > TARGET_RATIO:
             problems.append(f"stage {name} takes {ratio:.1f}x the bare aggregate (target <= {TARGET_RATIO}x)")
     peak_all = max((rss for _, rss in sampler.samples), default=0) / 2**30
-    print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f}")
+    print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f} {total / floor:8.1f}")
     return problems
 
 
@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         if inc_total > TARGET_INCREMENTAL_S:
             problems.append(f"incremental run {inc_total:.0f} s > {TARGET_INCREMENTAL_S} s")
     sampler.stop()
+    # This machine's speed drifts (the floor has measured 0.9-1.7 s at 10M lines on one day): the floor measured
+    # again after the runs shows whether it changed while they ran.
+    print(f"\nthe floor measured again after the runs: {bare_aggregate(landing)[0]:.2f} s (before: {floor:.2f} s)")
 
     print("\ntargets: " + ("all met" if not problems else "NOT met"))
     for problem in problems:

@@ -107,19 +107,18 @@ class _Previews:
         elif find_browser() is None:
             self.note = "preview skipped: no chromium on this machine (apt-get install chromium)"
         else:
-            self._browser = self._pool.submit(self._open_and_warm_up)
+            folder = Path(self._tmp.name)
+            shutil.copyfile(plotly_js_path(), folder / "plotly.min.js")  # the same file the pages will load
+            (folder / WARM_UP_PAGE[0]).write_text(WARM_UP_PAGE[1], encoding="utf-8")
+            self._browser = self._pool.submit(self._open_and_warm_up, folder)
 
-    def _open_and_warm_up(self) -> Browser | None:
+    def _open_and_warm_up(self, folder: Path) -> Browser | None:
         browser = _open_browser()
         if browser is None:
             return None
-        folder = Path(self._tmp.name)
         try:
-            shutil.copyfile(plotly_js_path(), folder / "plotly.min.js")
-            name, html = WARM_UP_PAGE
-            (folder / name).write_text(html, encoding="utf-8")
             self._base_url = self._serving.enter_context(serving(folder))
-            browser.load(self._base_url + name)
+            browser.load(self._base_url + WARM_UP_PAGE[0])
         except BROWSER_ERRORS:  # only a head start: the previews are taken all the same
             pass
         return browser

@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incremental", type=int, default=0, help="then add an extract of this many lines")
     parser.add_argument("--recent", action="store_true",
                         help="the added extract has only lines of the last month (as a nightly extract mostly has)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the full run this many times (each from an empty data directory) and judge the "
+                             "targets on the run with the median total (of an even number, the faster middle one)")
     parser.add_argument("--base", type=Path, default=None,
                         help="keep a copy of the data directory after the full run here (untimed); when it already "
                              "holds one, start from it instead of running the full run again (to time the "
@@ -205,14 +208,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nfull run skipped: starting from the data directory kept in {args.base}")
         shutil.copytree(args.base, args.data_dir)
     else:
-        total, steps, ok = run_once(landing, args.data_dir, sampler)
-        problems = report(f"full run ({'ok' if ok else 'FAILED'})", total, steps, sampler, lines, floor)
-        budget = TARGET_SECONDS_PER_10M * lines / 10_000_000
-        if args.format == "parquet" and total > budget:
-            problems.append(f"full run {total:.0f} s > {budget:.0f} s (90 s per 10M lines)")
-        peak = max(rss for _, rss in sampler.samples) / 2**30
-        if peak > TARGET_PEAK_GIB:
-            problems.append(f"peak memory {peak:.1f} GiB > {TARGET_PEAK_GIB} GiB")
+        runs = []  # (total, problems of that run)
+        for attempt in range(1, args.repeat + 1):
+            if attempt > 1:
+                shutil.rmtree(args.data_dir, ignore_errors=True)
+            sampler.samples.clear()
+            total, steps, ok = run_once(landing, args.data_dir, sampler)
+            title = f"full run{f' {attempt} of {args.repeat}' if args.repeat > 1 else ''} ({'ok' if ok else 'FAILED'})"
+            run_problems = report(title, total, steps, sampler, lines, floor)
+            budget = TARGET_SECONDS_PER_10M * lines / 10_000_000
+            if args.format == "parquet" and total > budget:
+                run_problems.append(f"full run {total:.0f} s > {budget:.0f} s (90 s per 10M lines)")
+            peak = max(rss for _, rss in sampler.samples) / 2**30
+            if peak > TARGET_PEAK_GIB:
+                run_problems.append(f"peak memory {peak:.1f} GiB > {TARGET_PEAK_GIB} GiB")
+            runs.append((total, run_problems))
+        # The targets are judged on the run with the median total (this machine's speed drifts between runs).
+        total, problems = sorted(runs, key=lambda run: run[0])[(len(runs) - 1) // 2]
+        if len(runs) > 1:
+            print(f"\nfull runs: {', '.join(f'{t:.1f}' for t, _ in runs)} s; the targets are judged on the median "
+                  f"run ({total:.1f} s)")
         if args.base is not None:
             shutil.rmtree(args.base, ignore_errors=True)
             shutil.copytree(args.data_dir, args.base)

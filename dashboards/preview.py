@@ -183,8 +183,7 @@ class Browser:
         for page, png in pairs:
             url = (base_url + Path(page).name if base_url else Path(page).resolve().as_uri()) + \
                 (f"#{fragment}" if fragment else "")
-            devtools.call("Page.navigate", {"url": url}, session)
-            devtools.event("Page.loadEventFired", session)
+            self.load(url)
             devtools.call("Runtime.evaluate", {"awaitPromise": True, "expression": DRAWN}, session)
             data = devtools.call("Page.captureScreenshot", {"format": "png"}, session)["data"]
             png.parent.mkdir(parents=True, exist_ok=True)

@@ -169,10 +169,8 @@ class FigureSet:
             charts.validate(spec)
         self.count += 1
         height = spec["layout"].get("height", 450)
-        payload = json.dumps(spec, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
         return (f'<div class="pv-plot-box"><div id="{fig_id}" class="pv-plot" style="height:{height}px"></div>'
-                f'<script type="application/json" id="{fig_id}-data">{payload}</script></div>')
+                f'{json_script(f"{fig_id}-data", spec)}</div>')
 
 
 # ---------------------------------------------------------------------------------------------------------

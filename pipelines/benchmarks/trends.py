@@ -113,19 +113,28 @@ def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: lis
     if not hashed_keys:
         _copy_year_lines_numbered(con, warehouse, columns, year, last_end)
         return
-    source = f'"{warehouse}".core.claim_lines'
 
     def surrogate(column: str) -> str:  # NULL stays NULL (a line without a trajectory)
         return f"CASE WHEN {column} IS NOT NULL THEN {KEY_HASH.format(column)} END"
 
     selected = [f"{surrogate(c)} AS {c}" if c in SURROGATE_KEYS else c for c in columns]
     # One pass, no join on the text keys: the active trajectories are matched on their hash as well.
+    _pick_year_lines(con, "TABLE scratch_core.trend_lines", warehouse, selected, surrogate("trajectory_key"), year,
+                     last_end)
+
+
+def _pick_year_lines(con: duckdb.DuckDBPyConnection, target: str, warehouse: str, selected: list[str],
+                     trajectory: str, year: int, last_end: date) -> None:
+    """CREATE ``target`` with the ``selected`` expressions of the lines year ``year``'s results up to ``last_end``
+    depend on: the year's lines, and the earlier activity lines whose ``trajectory`` (an expression of the
+    trajectory key) is that of an activity line of the year."""
+    source = f'"{warehouse}".core.claim_lines'
     con.execute(
-        f"""CREATE OR REPLACE TABLE scratch_core.trend_lines AS
+        f"""CREATE OR REPLACE {target} AS
         SELECT {", ".join(selected)} FROM {source}
         WHERE service_date <= $last_end
-          AND (year = $year OR (counts_as_activity AND year < $year AND {surrogate("trajectory_key")} IN (
-              SELECT {surrogate("trajectory_key")} FROM {source}
+          AND (year = $year OR (counts_as_activity AND year < $year AND {trajectory} IN (
+              SELECT {trajectory} FROM {source}
               WHERE counts_as_activity AND year = $year AND service_date <= $last_end)))""",
         {"year": year, "last_end": last_end},
     )
@@ -133,16 +142,7 @@ def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: lis
 
 def _copy_year_lines_numbered(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
                               last_end: date) -> None:
-    source = f'"{warehouse}".core.claim_lines'
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE trend_picked AS
-        SELECT {", ".join(columns)} FROM {source}
-        WHERE service_date <= $last_end
-          AND (year = $year OR (counts_as_activity AND trajectory_key IN (
-              SELECT trajectory_key FROM {source}
-              WHERE counts_as_activity AND year = $year AND service_date <= $last_end)))""",
-        {"year": year, "last_end": last_end},
-    )
+    _pick_year_lines(con, "TEMP TABLE trend_picked", warehouse, columns, "trajectory_key", year, last_end)
     selected = []
     joins = []
     for column in columns:

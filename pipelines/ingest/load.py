@@ -110,11 +110,12 @@ def load_landing(
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing folder {landing_dir} does not exist")
     files = sorted(p for p in landing_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    summary.ignored = [p.name for p in files if kind_of(p.name) is None]
-    extracts = [p for p in files if kind_of(p.name) is not None]
+    kinds = {p: kind_of(p.name) for p in files}
+    summary.ignored = [p.name for p, kind in kinds.items() if kind is None]
+    extracts = [p for p, kind in kinds.items() if kind is not None]
     known = ChecksumMemo(checksum_memo).checksums(extracts) if checksum_memo else checksums(extracts, {})
     for path in extracts:
-        kind = kind_of(path.name)
+        kind = kinds[path]
         checksum = known[path]
         already = con.execute(
             "SELECT status FROM raw.load_manifest WHERE file_name = ? AND checksum_sha256 = ?",

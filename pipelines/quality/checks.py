@@ -93,7 +93,7 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
                 prepared = table = f"quality.{binding.check_name}_this_run"
                 scope_note = this_run_view(con, binding, prepared, run_started)
         # GX opens the file read-only; hold the writer lock meanwhile so that no other run writes to it.
-        with _writer_lock(warehouse.build_path.parent / ".writer.lock"):
+        with _writer_lock(warehouse.writer_lock_path):
             validation = run_validation(warehouse.build_path, table, binding.suite,
                                         expectation_parameters=parameters, run_name=run_id)
     except Exception as exc:  # the suite could not run: that is an ERROR of the check, never a silent pass

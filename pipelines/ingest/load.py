@@ -32,7 +32,7 @@ import duckdb
 
 from pipelines.contract import CLAIMS, IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, kind_of, raw_columns
 from pipelines.ingest.checksums import ChecksumMemo, checksums
-from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_pads, hmac_sql, shorten_stored_client_keys
+from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_parameters, hmac_sql, shorten_stored_client_keys
 
 SNIFF_BYTES = 64 * 1024
 
@@ -189,7 +189,7 @@ def _load_file(
     con.execute("BEGIN TRANSACTION")
     params = {"load_id": load_id}
     if kind.name == CLAIMS.name:
-        params.update(hmac_pads(key))
+        params.update(hmac_parameters(key))
     if source != "landing_rows":
         params["path"] = str(path)
     con.execute(

@@ -50,11 +50,18 @@ def hmac_pads(key: str) -> dict[str, str]:
     }
 
 
+def hmac_parameters(key: str) -> dict[str, bytes]:
+    """The parameters of :func:`hmac_sql`: the two pads as bytes (DuckDB BLOBs). Passed as BLOBs, not as hex to
+    be unhexed in SQL: DuckDB evaluates ``unhex($parameter)`` again for every row, which made hashing a file's
+    320,000 distinct clients take 1.2 s instead of 0.1 s."""
+    return {name: bytes.fromhex(pad) for name, pad in hmac_pads(key).items()}
+
+
 def hmac_sql(expression: str) -> str:
-    """SQL computing the client key (the hex HMAC-SHA256, truncated) of a text expression, with parameters
-    $hmac_ipad and $hmac_opad."""
-    inner = f"unhex(sha256(unhex($hmac_ipad) || encode({expression})))"
-    return f"left(sha256(unhex($hmac_opad) || {inner}), {CLIENT_KEY_HEX_DIGITS})"
+    """SQL computing the client key (the hex HMAC-SHA256, truncated) of a text expression, with the BLOB parameters
+    $hmac_ipad and $hmac_opad (:func:`hmac_parameters`)."""
+    inner = f"unhex(sha256($hmac_ipad || encode({expression})))"
+    return f"left(sha256($hmac_opad || {inner}), {CLIENT_KEY_HEX_DIGITS})"
 
 
 def hmac_python(key: str, value: str) -> str:

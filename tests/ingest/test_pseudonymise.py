@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.ingest.load import load_landing
-from pipelines.ingest.pseudonymise import hmac_pads, hmac_python, hmac_sql
+from pipelines.ingest.pseudonymise import hmac_parameters, hmac_python, hmac_sql
 from tests.builders import BEH_60, claim, write_landing
 
 
@@ -15,7 +15,7 @@ def test_sql_hmac_equals_python_hmac_for_short_and_long_keys():
     con = duckdb.connect()
     for key in ("k", "a-much-longer-secret-key-" * 5):   # longer than the 64-byte block: hashed first
         for value in ("123456789", "é-ünïcode", ""):
-            (sql,) = con.execute(f"SELECT {hmac_sql('$value')}", {**hmac_pads(key), "value": value}).fetchone()
+            (sql,) = con.execute(f"SELECT {hmac_sql('$value')}", {**hmac_parameters(key), "value": value}).fetchone()
             assert sql == hmac_python(key, value)
 
 

@@ -69,23 +69,42 @@ keyed AS (
     FROM lines AS l
     LEFT JOIN untracked_numbered AS u ON u.claim_id = l.claim_id
 ),
+zvt_sources AS (
+    -- per trajectory, the ZVTs its activity lines give: the first date one is given, and whether it changes
+    SELECT
+        trajectory_key,
+        min(service_date) AS first_source_date,
+        min(valid_zvt) AS first_zvt,
+        min(valid_zvt) <> max(valid_zvt) AS zvt_changes
+    FROM keyed
+    WHERE counts_as_activity AND valid_zvt IS NOT NULL AND trajectory_key IS NOT NULL
+    GROUP BY trajectory_key
+),
 carried AS (
-    -- lines of a trajectory without a valid ZVT of their own: the ZVT in force on their date. One pass over the
-    -- trajectory's lines in date order; on each date the ZVT sources (activity lines with a valid ZVT) come first,
+    -- lines of a trajectory without a valid ZVT of their own: the ZVT in force on their date, that of the latest
+    -- source (activity line with a valid ZVT) on or before it (latest = greatest service_date, then claim_id).
+    -- A trajectory whose sources all give one ZVT: that ZVT, from the first source's date on.
+    SELECT k.claim_id, s.first_zvt AS carried_zvt
+    FROM keyed AS k
+    JOIN zvt_sources AS s ON s.trajectory_key = k.trajectory_key
+    WHERE k.valid_zvt IS NULL AND NOT s.zvt_changes AND k.service_date >= s.first_source_date
+    UNION ALL
+    -- A trajectory whose ZVT changes: one pass over its lines in date order; on each date the sources come first,
     -- in claim_id order, so the last source seen is the latest on or before the date (then greatest claim_id).
     SELECT claim_id, carried_zvt
     FROM (
         SELECT
-            claim_id,
-            valid_zvt,
-            last_value(CASE WHEN counts_as_activity THEN valid_zvt END IGNORE NULLS) OVER (
-                PARTITION BY trajectory_key
-                ORDER BY service_date, CASE WHEN counts_as_activity AND valid_zvt IS NOT NULL THEN 0 ELSE 1 END,
-                         claim_id
+            k.claim_id,
+            k.valid_zvt,
+            last_value(CASE WHEN k.counts_as_activity THEN k.valid_zvt END IGNORE NULLS) OVER (
+                PARTITION BY k.trajectory_key
+                ORDER BY k.service_date, CASE WHEN k.counts_as_activity AND k.valid_zvt IS NOT NULL THEN 0 ELSE 1 END,
+                         k.claim_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS carried_zvt
-        FROM keyed
-        WHERE trajectory_key IS NOT NULL
+        FROM keyed AS k
+        JOIN zvt_sources AS s ON s.trajectory_key = k.trajectory_key
+        WHERE s.zvt_changes
     ) AS ordered
     WHERE valid_zvt IS NULL AND carried_zvt IS NOT NULL
 )

@@ -40,6 +40,18 @@ FIRST_FILE = [
     credit("Z8C", claim("Z8", "c3", "2025-06-01", BEH_60, trajectory="Z", zvt=4)),  # Z8 reversed: its ZVT is not carried
     claim("Z9", "c3", "2025-07-01", BEH_60, trajectory="Z"),                 # carried 1 (from Z7)
     claim("LATE", "c3", "2027-01-01", BEH_60, trajectory="Z"),               # after the as-of date
+    # ZVT carry-forward within trajectory Y, whose activity lines give one ZVT only
+    claim("Y0", "c4", "2025-01-02", DIAG_60, trajectory="Y"),                 # before the first ZVT: unknown
+    claim("Y1", "c4", "2025-01-05", DIAG_60, trajectory="Y", zvt=4),
+    claim("Y0b", "c4", "2025-01-05", BEH_60, trajectory="Y"),                # same day as Y1: carried 4
+    claim("Y2", "c4", "2025-02-01", BEH_60, trajectory="Y", zvt=9),          # 9 is no ZVT: carried 4
+    credit("Y3C", claim("Y3", "c4", "2025-03-01", BEH_60, trajectory="Y", zvt=7)),  # Y3 reversed: 7 is not carried
+    claim("Y3", "c4", "2025-03-01", BEH_60, trajectory="Y", zvt=7),
+    claim("Y4", "c4", "2025-04-01", BEH_60, trajectory="Y"),                 # carried 4
+    claim("Y5", "c4", "2025-05-01", BEH_60, trajectory="Y", zvt=4),
+    claim("Y6", "c4", "2025-06-01", BEH_60, trajectory="Y"),                 # carried 4
+    # trajectory X has no line with a ZVT: unknown
+    claim("X1", "c4", "2025-01-02", DIAG_60, trajectory="X"),
 ]
 SECOND_FILE = [
     D_REVERSED,                                       # identical re-delivery: ignored
@@ -117,6 +129,7 @@ def test_gap_of_more_than_365_days_starts_a_new_trajectory(warehouse):
 
 @pytest.mark.parametrize("claim_id, line_zvt", [
     ("Z0", None), ("Z1", 3), ("Z2", 5), ("Z3", 5), ("Z4", 5), ("Z5", 2), ("Z6", 2), ("Z7", 1), ("Z9", 1),
+    ("Y0", None), ("Y1", 4), ("Y0b", 4), ("Y2", 4), ("Y3", 7), ("Y4", 4), ("Y5", 4), ("Y6", 4), ("X1", None),
 ])
 def test_line_zvt_is_carried_forward_within_the_trajectory(warehouse, claim_id, line_zvt):
     (line,) = rows(warehouse, "SELECT line_zvt FROM core.claim_lines WHERE claim_id = ?", [claim_id])

@@ -14,8 +14,11 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-extras
+# --compile-bytecode: the libraries' bytecode is compiled once, at install. Python does not write it itself where
+# PYTHONDONTWRITEBYTECODE is set (as on our CI machines), and then every process compiles every module it imports
+# again: importing Great Expectations took 6.6 s of CPU instead of 3 s, Dagster 1.2 s instead of 0.5 s.
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock Makefile
+	$(UV) sync --frozen --all-extras --compile-bytecode
 	touch $@
 
 ## run: the whole pipeline (generated sample data unless ARGS="--landing DIR" is given)

@@ -83,7 +83,9 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
         claim("b1", "b", "2025-04-11", BEH_60),                         # moves the as-of date on
     ]
     late = [claim("b2", "b", "2025-04-20", BEH_60), credit("ca3", second[0], "10.00"),  # April, and a3 (March)
-            claim("z2", "z", "2025-04-21", BEH_60)]  # client z again: its credit cf still nets against f1
+            claim("z2", "z", "2025-04-21", BEH_60),  # client z again: its credit cf still nets against f1
+            dict(second[6], zorglabel="S01"),        # b1 again, another zorglabel: a new conflict
+            second[0]]                               # a3 again, the same: no conflict
     landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000")])
     nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
     materialize(landing, nightly, as_of="2025-02-28", trend_months=4)
@@ -93,6 +95,7 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.trajectories: added new loads, marts.benchmark_trends: "
                                                 "rebuilt, quality.claim_line_checks: added new loads, "
+                                                "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
     write_csv(landing / "claims_3.csv", late, CLAIMS.columns)
@@ -102,6 +105,7 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.trajectories: added new loads, marts.benchmark_trends: "
                                                 "kept 2 month ends, quality.claim_line_checks: added new loads, "
+                                                "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.marts.benchmark_trends")
@@ -110,7 +114,7 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
     for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results",
-                  "quality.claim_line_checks"):
+                  "quality.claim_line_checks", "staging.claim_conflicts"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
     assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 10  # a1-a3, x1, d9, e1, f1, b1, b2, z2
     assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "
@@ -121,6 +125,9 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert published_count(nightly, "SELECT net_amount FROM core.claim_lines WHERE claim_id = 'd9'") == 30
     assert published_count(nightly, "SELECT net_amount FROM core.claim_lines WHERE claim_id = 'f1'") == 60
     assert published_count(nightly, "SELECT line_zvt FROM core.claim_lines WHERE claim_id = 'a3'") == 3
+    conflicts = "SELECT string_agg(claim_id || ' ' || deliveries || ' ' || versions, ', ' ORDER BY claim_id) " \
+                "FROM staging.claim_conflicts"
+    assert published_count(nightly, conflicts) == "a2 2 2, b1 2 2, x1 2 2"
 
 
 def test_a_failed_run_leaves_the_published_warehouse_as_it_was(tmp_path):

@@ -2,6 +2,9 @@
 -- recently loaded file is used (staging.claim_lines); this table says which files disagreed.
 -- (Only re-delivered claim_ids are compared, as staging.claim_lines counted them in `deliveries`: building the
 -- content text for every line, or counting every claim_id again, would cost far more.)
+-- A claim_id's row depends only on its own deliveries, so a run compares again just the claim_ids in the files it
+-- loaded (quality.model_builds); staging.claim_lines is read up to date.
+-- materialise: incremental by claim_id of staging.claims_typed
 WITH usable AS (
     SELECT *
     FROM staging.claims_typed

@@ -760,7 +760,7 @@ def _load_landing(spark, tables: _Tables, landing: str | Path, out_dir: str | Pa
             continue
         got = counts.get(item.load_id, {})
         rows, rejected = got.get("rows", 0), got.get("rejected", 0)
-        separator = "," if item.fmt == "csv" and got.get("comma") else "."
+        separator = "," if got.get("comma") else "."  # a typed Parquet amount never has a comma
         ignored_columns = ", ".join(sorted(set(item.header) - set(item.kind.columns))) or None
         manifest.append((item.load_id, item.name, item.kind.name, item.checksum, item.size, "loaded",
                          rows + rejected, rows, rejected, item.delimiter, separator, ignored_columns, None, _now()))

@@ -168,7 +168,10 @@ def _load_file(
     def text(column: str) -> str:
         return f"CAST(src.{column} AS VARCHAR)" if column in present else "CAST(NULL AS VARCHAR)"
 
-    decimal_separator = _sniff_decimal_separator(con, source, kind, present, path)
+    # a typed Parquet amount has no separator; one stored as text in the Parquet file is sniffed as in a CSV
+    decimal_separator = _sniff_decimal_separator(
+        con, source, [c for c in kind.decimal_columns if c in present and c not in typed_in_file],
+        {} if source == "landing_rows" else {"path": str(path)})
     selected = []
     keyed = ""
     for column in kind.columns:
@@ -424,13 +427,12 @@ def _check_header(path: Path, kind: ExtractKind, header: list[str]) -> None:
         raise ExtractError(f"{path.name}, row 1 (header): column(s) appear twice: {', '.join(duplicated)}")
 
 
-def _sniff_decimal_separator(con, source: str, kind: ExtractKind, present: set[str], path: Path) -> str:
-    """',' when an amount column uses a decimal comma (e.g. ``12,50`` or ``1.234,50``), else '.'."""
-    columns = [c for c in kind.decimal_columns if c in present]
-    if not columns or source != "landing_rows":
+def _sniff_decimal_separator(con, source: str, text_columns: list[str], params: dict) -> str:
+    """',' when an amount column held as text uses a decimal comma (e.g. ``12,50`` or ``1.234,50``), else '.'."""
+    if not text_columns:
         return "."
-    condition = " OR ".join(f"regexp_matches({c}, '^\\s*-?[0-9.]*,[0-9]+\\s*$')" for c in columns)
-    (comma_rows,) = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}").fetchone()
+    condition = " OR ".join(f"regexp_matches({c}, '^\\s*-?[0-9.]*,[0-9]+\\s*$')" for c in text_columns)
+    (comma_rows,) = con.execute(f"SELECT count(*) FROM {source} WHERE {condition}", params).fetchone()
     return "," if comma_rows else "."
 
 

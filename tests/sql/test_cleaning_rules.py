@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.contract import CLAIMS
@@ -150,6 +152,20 @@ def test_clear_client_ids_never_reach_the_warehouse(warehouse):
             ["c1", "c2", "c3"]).fetchone()[0]
         assert hits == 0, f"clear client id in {t}"
     assert "client_id" not in {t["column_name"] for t in tables}
+
+
+def test_a_parquet_file_with_amounts_as_text_in_decimal_comma_is_read_with_its_separator(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    lines = [claim("P1", "c1", "2025-01-01", BEH_60, "1.234,50"), claim("P2", "c1", "2025-01-02", BEH_60, "12,5")]
+    text = {c: pa.array([None if line.get(c) is None else str(line[c]) for line in lines], pa.string())
+            for c in CLAIMS.columns}
+    pq.write_table(pa.table(text), landing / "claims_text.parquet")
+    materialize(landing, tmp_path / "data")
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    amounts = dict(con.execute("SELECT claim_id, amount FROM staging.claim_lines").fetchall())
+    assert amounts == {"P1": Decimal("1234.50"), "P2": Decimal("12.50")}
+    assert con.execute("SELECT decimal_separator FROM raw.load_manifest").fetchone() == (",",)
 
 
 def test_decimal_comma_and_thousands_separator(tmp_path):

@@ -1,6 +1,6 @@
 """Import Great Expectations in the background when a run starts.
 
-Importing GX takes ~3 s of one core (it loads every expectation class, pandas, SQLAlchemy and scipy; 6-8 s where
+Importing GX takes ~2 s of one core (it loads every expectation class, pandas and SQLAlchemy; 6-8 s where
 the libraries' bytecode is not compiled, see the Makefile). The first check of a run needs it; a nightly run is a
 new process, so without this every run waits for the import at its first check. Started at the beginning of the
 run, the import overlaps with loading the landing files (DuckDB works outside Python's global lock); a check that

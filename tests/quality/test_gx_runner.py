@@ -319,3 +319,24 @@ def test_samples_are_fetched_only_for_expectations_that_found_rows(db, tmp_path)
     # pass 1 asks both for no samples (LIMIT 0, answered without a scan); pass 2 asks for agb_code's only
     assert sum("agb_code AS unexpected_values" in s for s in sample_queries) == 2
     assert sum("setting AS unexpected_values" in s for s in sample_queries) == 1
+
+
+def test_gx_is_imported_without_loading_the_modules_it_needs_only_for_unused_expectations():
+    """scipy.stats (KL divergence, KS tests) is loaded lazily: importing GX does not run it, and it works when
+    used."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import pipelines.quality.gx_runner as runner\n"
+        "lazy = {n: type(sys.modules[n]).__name__ for n in runner.DEFERRED_BY_GX}\n"
+        "assert lazy == {'scipy.stats': '_LazyModule'}, lazy\n"
+        "from scipy import stats\n"
+        "assert abs(stats.entropy([0.5, 0.5]) - 0.6931471805599453) < 1e-12\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

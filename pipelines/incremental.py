@@ -11,9 +11,11 @@ An SQL file opts in with a line in its header comment that states what each of i
   input narrowed to those keys. Which keys change is itself SQL: ``sql/changes/<schema>.<table>.sql`` selects
   them, reading the temp tables ``changed_claims`` (claim_ids of the rows of the new loads), ``linked_claims``
   (those and the claim_ids linked to them by credits: ``sql/changes/linked_claims.sql``) and ``previous_build``
-  (``as_of`` of the run that last built the table). A table built by the same keys from another such table
-  (``core.trajectories`` from ``core.claim_lines``) needs no changes file: the keys that change are the keys its
-  input's changes file selects, and its as-of date is the one its input was built with. When the input is a view
+  (``as_of`` of the run that last built the table). A table built by the same keys, or some of them, from another
+  such table (``core.trajectories`` from ``core.claim_lines``; ``core.provider_years``, by provider alone) needs no
+  changes file: the keys that change are the keys its input's changes file selects, and its as-of date is the one
+  its input was built with. Only the changed keys' rows are inserted, so a model may also read a small input that
+  is not narrowed (the contracts of every provider). When the input is a view
   over one table (``staging.net_lines``), ``sql/changes/<view>.sql`` may select the rows of that table the changed
   keys need, so that the view is computed from those rows only.
 
@@ -139,7 +141,10 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {source} AS t WHERE {changed}")
     narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
     con.execute(f"DELETE FROM {model.table} AS t WHERE {changed}")
-    added = con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{narrowed}\n) AS built").fetchone()[0]
+    # only the changed keys' rows: a model may also take rows from an input that is not narrowed (the contracts of
+    # every provider in core.provider_years), and those of the other keys are in the table already
+    added = con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{narrowed}\n) AS t WHERE {changed}"
+                        ).fetchone()[0]
     for temp_view in ("changed_input", "changed_view", "changed_view_input"):
         con.execute(f"DROP VIEW IF EXISTS {temp_view}")
     for table in ("changed_keys", "previous_build"):
@@ -191,8 +196,9 @@ def drop_changed_claims(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def changes_sql(model: SqlModel) -> str:
-    """The keys a run computes again: sql/changes/<schema>.<table>.sql, or for a table built by the same keys from
-    another incrementally built table, that table's (its rows of a key change only when the input's do)."""
+    """The keys a run computes again: sql/changes/<schema>.<table>.sql, or for a table built by the same keys (or
+    some of them) from another incrementally built table, that table's (its rows of a key change only when the
+    input's do; ``changed_keys`` takes the distinct values of the model's own keys from it)."""
     own = model.path.parents[1] / "changes" / f"{model.table}.sql"
     upstream = _same_keys_input(model)
     if not own.exists() and upstream is not None:
@@ -201,10 +207,12 @@ def changes_sql(model: SqlModel) -> str:
 
 
 def _same_keys_input(model: SqlModel) -> SqlModel | None:
-    """The model's narrowed input when that is itself built incrementally by the same keys."""
+    """The model's narrowed input when that is itself built incrementally by the same keys or more (the input's
+    changes then say which of the model's keys change: ``core.provider_years`` by provider from ``core.claim_lines``
+    by provider and client)."""
     spec = by_keys(model)
     upstream = _model_of(spec.input, model.path.parents[1]) if spec else None
-    if upstream is not None and by_keys(upstream) is not None and by_keys(upstream).keys == spec.keys:
+    if upstream is not None and by_keys(upstream) is not None and set(spec.keys) <= set(by_keys(upstream).keys):
         return upstream
     return None
 

@@ -13,7 +13,7 @@ import pytest
 from pipelines.contract import CLAIMS
 from pipelines.definitions import MAIN_JOB, build_definitions, defs
 from pipelines.resources import PipelineSettings
-from tests.builders import BEH_60, DIAG_60, P1, claim, contract, credit, materialize, write_csv, write_landing
+from tests.builders import BEH_60, DIAG_60, P1, P2, claim, contract, credit, materialize, write_csv, write_landing
 
 FIRST = [claim("a1", "a", "2025-01-10", DIAG_60), claim("a2", "a", "2025-02-10", BEH_60, "100.00")]
 SECOND = [claim("a3", "a", "2025-03-10", BEH_60, "100.00"), claim("b1", "b", "2025-03-11", BEH_60, "50.00")]
@@ -86,14 +86,16 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
             claim("z2", "z", "2025-04-21", BEH_60),  # client z again: its credit cf still nets against f1
             dict(second[6], zorglabel="S01"),        # b1 again, another zorglabel: a new conflict
             second[0]]                               # a3 again, the same: no conflict
-    landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000")])
+    # P2 has a contract and no lines: its provider-year rows come from the contracts alone, never recomputed
+    landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000"), contract(P2)])
     nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
     materialize(landing, nightly, as_of="2025-02-28", trend_months=4)
     write_csv(landing / "claims_2.csv", second, CLAIMS.columns)
     materialize(landing, nightly, trend_months=4)
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
-                                                "loads, core.trajectories: added new loads, marts.benchmark_trends: "
+                                                "loads, core.provider_years: added new loads, "
+                                                "core.trajectories: added new loads, marts.benchmark_trends: "
                                                 "rebuilt, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
@@ -103,7 +105,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     materialize(landing, at_once, trend_months=4)
 
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
-                                                "loads, core.trajectories: added new loads, marts.benchmark_trends: "
+                                                "loads, core.provider_years: added new loads, "
+                                                "core.trajectories: added new loads, marts.benchmark_trends: "
                                                 "kept 2 month ends, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
@@ -113,7 +116,7 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claims_typed")
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
-    for table in ("core.trajectories", "core.provider_clients", "marts.benchmark_results",
+    for table in ("core.trajectories", "core.provider_clients", "core.provider_years", "marts.benchmark_results",
                   "quality.claim_line_checks", "staging.claim_conflicts"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
     assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 10  # a1-a3, x1, d9, e1, f1, b1, b2, z2

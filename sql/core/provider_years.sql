@@ -1,5 +1,8 @@
 -- core.provider_years: one row per provider and year that has claims up to the as-of date or a contract.
 -- provider_type and omzetmaximum come from the contract; 'onbekend' (unknown) when there is no contract row.
+-- A provider's rows depend only on its own lines and contracts, so a run recomputes just the providers whose
+-- core.claim_lines rows it changed (quality.model_builds); a changed contract rebuilds the table.
+-- materialise: incremental by provider_agb of core.claim_lines
 WITH activity AS (
     SELECT
         provider_agb,

@@ -15,9 +15,9 @@ An SQL file opts in with a line in its header comment that states what each of i
   such table (``core.trajectories`` from ``core.claim_lines``; ``core.provider_years``, by provider alone) needs no
   changes file: the keys that change are the keys its input's changes file selects, and its as-of date is the one
   its input was built with. Only the changed keys' rows are inserted, so a model may also read a small input that
-  is not narrowed (the contracts of every provider). When the input is a view
-  over one table (``staging.net_lines``), ``sql/changes/<view>.sql`` may select the rows of that table the changed
-  keys need, so that the view is computed from those rows only.
+  is not narrowed (the contracts of every provider). When the input is a view over one table
+  (``staging.net_lines``), ``sql/changes/<view>.sql`` may select the rows of that table the changed keys need, so
+  that the view is computed from those rows only.
 
 Raw tables only grow, one load at a time, and a load's rows never change. What else the rows depend on is
 summarised in a fingerprint: the SQL files, the contents of small inputs (e.g. ``reference.prestatiecodes``) and

@@ -74,7 +74,12 @@ def shorten_stored_client_keys(con) -> int:
     first 32, and forget how the incremental tables were built, so that the run rebuilds every table from raw with
     the new keys. Returns the number of raw rows converted (0 when there are none: then nothing is changed)."""
     longer = f"length(client_key) > {CLIENT_KEY_HEX_DIGITS}"
-    if con.execute(f"SELECT 1 FROM raw.claims WHERE {longer} LIMIT 1").fetchone() is None:
+    # This runs before every load, and the keys of all rows are shortened at once, before a later file is loaded:
+    # long keys exist only when the oldest load with keys has them. One of its rows tells (~2 ms; looking for a
+    # long key among all rows took ~0.1 s of every run at ten million lines).
+    oldest = con.execute("SELECT client_key FROM raw.claims WHERE client_key IS NOT NULL AND load_id = "
+                         "(SELECT min(load_id) FROM raw.claims WHERE client_key IS NOT NULL) LIMIT 1").fetchone()
+    if oldest is None or len(oldest[0]) <= CLIENT_KEY_HEX_DIGITS:
         return 0
     (old,) = con.execute(f"SELECT count(*) FROM raw.claims WHERE {longer}").fetchone()
     con.execute("BEGIN TRANSACTION")

@@ -32,8 +32,8 @@ the expectation; ``evaluated=False`` means GX raised internally (wrong column na
 unsupported metric, ...) and the result says nothing about the data. Callers must treat
 ``evaluated=False`` as an error of the pipeline/suite, whatever the severity.
 
-Why DuckDB needs three small adjustments (checked against great-expectations 1.24.1,
-SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All three are applied *per execution
+Why DuckDB needs four small adjustments (checked against great-expectations 1.24.1,
+SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All four are applied *per execution
 engine instance* in ``_duckdb_execution_engine``; nothing global in GX is modified, so the module
 is safe to call repeatedly (several tables, several suites) in one process:
 
@@ -62,6 +62,12 @@ is safe to call repeatedly (several tables, several suites) in one process:
    semantics, RE2 syntax) regex function. We set that marker attribute on *our engine's*
    dialect instance only. It also makes GX accept LIKE patterns (same hasattr test), which DuckDB
    supports natively.
+4. Column metadata. For the column types every validation needs, GX asks the SQLAlchemy inspector for the
+   table's primary key and columns. duckdb-engine answers both through its PostgreSQL catalogue emulation: a
+   few queries for the primary key, and a column query that fails (point 2) before GX falls back to
+   ``SELECT * ... LIMIT 1``. That cost ~0.03 s per question, ~0.065 s per validation (30% of validating a
+   small mart). Our engine's inspector answers the primary key from DuckDB's own ``duckdb_constraints()``
+   and the columns with GX's own fallback directly: the same metadata, without the failing detour.
 """
 
 from __future__ import annotations
@@ -452,6 +458,33 @@ class _HeldConnection:
         yield self.connection  # deliberately not closed here: see module docstring, point 1
 
 
+class _CatalogueInspector:
+    """The SQLAlchemy inspector of our execution engine, answering what GX's column-type metric asks from DuckDB
+    itself (module docstring, point 4); anything else goes to SQLAlchemy's inspector."""
+
+    def __init__(self, inspector: Any, connection: sa.Connection, engine: sa.Engine) -> None:
+        self._inspector = inspector
+        self._connection = connection
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inspector, name)
+
+    def get_pk_constraint(self, table_name: str, schema: str | None = None, **_kw: Any) -> dict[str, Any]:
+        rows = self._connection.exec_driver_sql(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+            "AND table_name = ? AND schema_name = coalesce(?, current_schema())",
+            (str(table_name), schema),
+        ).fetchall()
+        return {"constrained_columns": list(rows[0][0]) if rows else [], "name": None}
+
+    def get_columns(self, table_name: str, schema: str | None = None, **_kw: Any) -> list[dict[str, Any]]:
+        from great_expectations.expectations.metrics.util import column_reflection_fallback
+
+        return column_reflection_fallback(selectable=table_name, dialect=self._engine.dialect,
+                                          sqlalchemy_engine=self._engine, schema_name=schema)
+
+
 def _set_search_path(dbapi_connection: Any, _record: Any, *, schema: str) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"SET search_path = '{schema}'")  # schema checked by _IDENTIFIER
@@ -477,10 +510,14 @@ def _duckdb_execution_engine(datasource: Any, schema: str | None) -> Iterator[_H
     # 1. one persistent connection, shadowing the method on this instance only.
     held = _HeldConnection(engine.connect())
     execution_engine.get_connection = held.get_connection
+    # 4. column metadata from DuckDB's catalogue and GX's fallback, on this instance only.
+    inspector = _CatalogueInspector(execution_engine.get_inspector(), held.connection, engine)
+    execution_engine.get_inspector = lambda: inspector
     try:
         yield held
     finally:
         del execution_engine.get_connection
+        del execution_engine.get_inspector
         held.connection.close()
         engine.dispose()
 

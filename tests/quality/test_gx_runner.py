@@ -340,3 +340,46 @@ def test_gx_is_imported_without_loading_the_modules_it_needs_only_for_unused_exp
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_column_metadata_comes_from_duckdb_without_the_postgres_catalogue(db, tmp_path):
+    """GX's column-type metric asks the inspector for the primary key and the columns. duckdb-engine would answer
+    through PostgreSQL catalogue queries (the column one fails on DuckDB); the runner's inspector answers from
+    DuckDB itself, with the same columns GX's fallback finds and the primary key DuckDB knows."""
+    import sqlalchemy
+    from sqlalchemy import event
+
+    from pipelines.quality.gx_runner import _CatalogueInspector
+
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE staging.keyed (id INTEGER PRIMARY KEY, label VARCHAR)")
+    con.execute("INSERT INTO staging.keyed VALUES (1, 'a'), (2, NULL)")
+    con.close()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    suite = _write_suite(tmp_path / "keyed.json", "keyed", [
+        {"type": "expect_column_to_exist", "kwargs": {"column": "label"}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "label"}},
+    ])
+    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    try:
+        exists, not_null = validate_table(db, "staging.keyed", suite)
+    finally:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    assert (exists.success, not_null.unexpected_count) == (True, 1)
+    assert any("duckdb_constraints()" in s for s in statements)
+    assert not [s for s in statements if "pg_catalog" in s]
+
+    engine = sqlalchemy.create_engine(f"duckdb:///{db}", connect_args={"read_only": True})
+    try:
+        with engine.connect() as connection:
+            inspector = _CatalogueInspector(sqlalchemy.inspect(engine), connection, engine)
+            assert inspector.get_pk_constraint("keyed", schema="staging")["constrained_columns"] == ["id"]
+            assert inspector.get_pk_constraint("claim_lines", schema="staging")["constrained_columns"] == []
+            # GX's fallback drops the schema (the runner's engine sets DuckDB's search_path for that): main here
+            assert [c["name"] for c in inspector.get_columns("claim_lines", schema="main")] == ["claim_id"]
+    finally:
+        engine.dispose()

@@ -383,3 +383,28 @@ def test_column_metadata_comes_from_duckdb_without_the_postgres_catalogue(db, tm
             assert [c["name"] for c in inspector.get_columns("claim_lines", schema="main")] == ["claim_id"]
     finally:
         engine.dispose()
+
+
+def test_the_background_import_of_gx_leaves_no_module_the_run_uses_half_imported():
+    """GX is imported in a background thread while the run's steps start. Dagster's event log makes SQLAlchemy
+    inspect query values at every step start, through hooks that importing ``sqlalchemy.orm`` registers: that
+    module is imported in full before the thread starts, so a step never meets it half-imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import dagster\n"
+        "assert 'sqlalchemy.orm' not in sys.modules\n"
+        "from pipelines.quality import preload\n"
+        "preload.start()\n"
+        # looked up, not imported: an import would wait for the thread to finish it
+        "exc = sys.modules.get('sqlalchemy.orm.exc')\n"
+        "assert exc is not None and hasattr(exc, 'UnmappedClassError') and hasattr(exc, 'NO_STATE')\n"
+        "preload.start().join()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

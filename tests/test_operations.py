@@ -95,7 +95,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.provider_years: added new loads, "
-                                                "core.trajectories: added new loads, marts.benchmark_trends: "
+                                                "core.trajectories: added new loads, core.trajectory_years: added "
+                                                "new loads, marts.benchmark_trends: "
                                                 "rebuilt, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
@@ -106,7 +107,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
 
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.provider_years: added new loads, "
-                                                "core.trajectories: added new loads, marts.benchmark_trends: "
+                                                "core.trajectories: added new loads, core.trajectory_years: added "
+                                                "new loads, marts.benchmark_trends: "
                                                 "kept 2 month ends, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
@@ -116,7 +118,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claims_typed")
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
-    for table in ("core.trajectories", "core.provider_clients", "core.provider_years", "marts.benchmark_results",
+    for table in ("core.trajectories", "core.trajectory_years", "core.provider_clients", "core.provider_years",
+                  "marts.benchmark_results",
                   "quality.claim_line_checks", "staging.claim_conflicts"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
     assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 10  # a1-a3, x1, d9, e1, f1, b1, b2, z2

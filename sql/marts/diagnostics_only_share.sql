@@ -1,7 +1,7 @@
 -- marts.diagnostics_only_share: share of diagnostics-only trajectories in the casemix, per provider and year.
---   A trajectory is in year Y's casemix when it has a non-reversed line in Y. Its kind is decided by all its
---   lines up to the as-of date (core.trajectories): diagnostics-only (diagnostiek, no treatment) or with
---   treatment. A diagnostics-only trajectory whose last line is at most open_window_days before the as-of
+--   A trajectory is in year Y's casemix when it has a non-reversed line in Y (core.trajectory_years). Its kind
+--   is decided by all its lines up to the as-of date (core.trajectories): diagnostics-only (diagnostiek, no
+--   treatment) or with treatment. A diagnostics-only trajectory whose last line is at most open_window_days before the as-of
 --   date is still open: counted in open_trajectories, left out of numerator and denominator.
 --   share = diagnostics_only_trajectories / trajectories, trajectories = diagnostics-only + with treatment.
 --   meets_norm = share <= threshold.
@@ -13,9 +13,8 @@ WITH params AS (
     FROM core.run_parameters AS r
 ),
 casemix AS (
-    SELECT DISTINCT provider_agb, year, trajectory_key
-    FROM core.claim_lines
-    WHERE counts_as_activity AND trajectory_key IS NOT NULL
+    SELECT provider_agb, year, trajectory_key
+    FROM core.trajectory_years
 ),
 classified AS (
     SELECT

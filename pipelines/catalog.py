@@ -66,30 +66,36 @@ def _literal(text: str) -> str:
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """COMMENT ON every published table and column that has a description. Returns columns without one."""
+    """COMMENT ON every published table and column that has a description. Returns columns without one.
+
+    Only comments that differ are written: a table brought up to date keeps its comments from the run that built it,
+    and writing all ~450 again cost ~0.4 s of every run."""
     tables = table_descriptions()
     columns = column_descriptions()
+    table_comments = dict(((schema, table), (kind, comment)) for schema, table, kind, comment in con.execute(
+        "SELECT schema_name, table_name, 'TABLE', comment FROM duckdb_tables() WHERE database_name = current_database() "
+        "UNION ALL SELECT schema_name, view_name, 'VIEW', comment FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal").fetchall())
+    column_comments: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    for schema, table, column, comment in con.execute(
+            "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE database_name = current_database() ORDER BY schema_name, table_name, column_index").fetchall():
+        column_comments.setdefault((schema, table), []).append((column, comment))
     undocumented = []
     for schema, table in published_tables(con):
         name = f"{schema}.{table}"
-        kind = "VIEW" if _is_view(con, schema, table) else "TABLE"
-        if name in tables:
+        kind, comment = table_comments[(schema, table)]
+        if name in tables and (comment or "") != tables[name]:
             con.execute(f"COMMENT ON {kind} {name} IS {_literal(tables[name])}")
         described = (columns.get(name) or {}).get("columns") or {}
-        for column, existing in con.execute(
-            "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, table]
-        ).fetchall():
+        for column, existing in column_comments.get((schema, table), []):
             if column in described:
-                con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(str(described[column]).strip())}')
+                wanted = str(described[column]).strip()
+                if (existing or "") != wanted:
+                    con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(wanted)}')
             elif not existing:  # tables created from commented DDL (quality results) document themselves
                 undocumented.append(f"{name}.{column}")
     return undocumented
-
-
-def _is_view(con, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
-                            [schema, table]).fetchone()[0])
 
 
 def dictionary_markdown(con: duckdb.DuckDBPyConnection) -> str:

@@ -118,3 +118,39 @@ def test_example_queries_run(published):
     (quarantined,) = con.execute("SELECT count(*) FROM raw.load_manifest WHERE status = 'quarantined'").fetchone()
     (rejected,) = con.execute("SELECT count(*) FROM staging.rejected_rows").fetchone()
     assert quarantined == 1 and rejected == 1
+
+
+def test_comments_are_written_only_where_they_differ(published, tmp_path):
+    """A run comments only what differs from the catalogue: a table brought up to date keeps its comments, one
+    rebuilt (or commented otherwise) gets them again, and nothing else is written."""
+    from pipelines.catalog import apply_comments, dictionary_markdown
+
+    _, data_dir = published
+    copy = tmp_path / "warehouse.duckdb"
+    copy.write_bytes((data_dir / "warehouse.duckdb").read_bytes())
+    con = duckdb.connect(str(copy))
+    try:
+        documented = dictionary_markdown(con)
+        con.execute("COMMENT ON COLUMN core.claim_lines.claim_id IS 'changed by hand'")
+        con.execute("COMMENT ON TABLE core.trajectories IS NULL")
+        con.execute("COMMENT ON VIEW staging.net_lines IS NULL")
+
+        class Recording:
+            statements: list[str] = []
+
+            def execute(self, sql, *args):
+                self.statements.append(sql)
+                return con.execute(sql, *args)
+
+        recording = Recording()
+        assert apply_comments(recording) == []
+        comments = [s for s in recording.statements if s.startswith("COMMENT")]
+        assert sorted(c.split(" IS ")[0] for c in comments) == [
+            'COMMENT ON COLUMN core.claim_lines."claim_id"', "COMMENT ON TABLE core.trajectories",
+            "COMMENT ON VIEW staging.net_lines"]
+        assert dictionary_markdown(con) == documented
+        recording.statements.clear()
+        apply_comments(recording)
+        assert not [s for s in recording.statements if s.startswith("COMMENT")]
+    finally:
+        con.close()

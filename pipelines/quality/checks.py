@@ -17,7 +17,9 @@ Severity -> Dagster:
 Suites about deliveries (``scope: this_run``: raw.claims, raw.contracts, quality.file_accounting, which keep every
 file ever loaded) validate only the files this run loaded, through a view the check creates and drops: a bad
 file fails the run that loads it, not every run after it. Suites about the current state (staging, core, marts)
-validate everything, so a problem stays reported until a corrected delivery replaces the bad line.
+validate everything, so a problem stays reported until a corrected delivery replaces the bad line; those on
+``staging.claim_lines`` (``changes_of``) validate only the rows of the claim_ids a run changed when that gives the
+same outcome: their previous validation found no unexpected row (``narrowing.py``).
 
 Checks carry a high ``dagster/priority`` so that each runs right after its asset, before later assets; with
 ``quality/data_docs`` (lowest priority) and ``published_warehouse`` depending on every checked asset, the
@@ -74,7 +76,9 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     """Validate ``binding`` against the working copy, record the outcomes, and turn them into a check result.
 
     ``run_started`` (UTC, naive) limits a ``scope: this_run`` suite to the files loaded since; None: all files.
+    A suite with ``changes_of`` validates only the rows a run changed when that is exact (``narrowing.py``).
     """
+    from pipelines.quality import narrowing
     from pipelines.quality.gx_runner import run_validation  # imports GX (seconds) only when a check runs
     from pipelines.warehouse import _writer_lock
 
@@ -83,6 +87,7 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     started = time.monotonic()
     validation, error = None, None
     prepared, table, scope_note = None, binding.table, None
+    covered, narrowed = None, None
     try:
         with warehouse.connect() as con:
             parameters = resolve_parameters(con, binding.parameter_names)
@@ -92,6 +97,11 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
             elif binding.scope == "this_run":
                 prepared = table = f"quality.{binding.check_name}_this_run"
                 scope_note = this_run_view(con, binding, prepared, run_started)
+            if binding.changes_of:
+                covered = narrowing.coverage_now(con, binding, parameters)
+                narrowed = None if settings.full_rebuild else narrowing.narrow(con, binding, covered)
+                if narrowed is not None:
+                    table, scope_note = narrowed.table, narrowed.note
         # GX opens the file read-only; hold the writer lock meanwhile so that no other run writes to it.
         with _writer_lock(warehouse.writer_lock_path):
             validation = run_validation(warehouse.build_path, table, binding.suite,
@@ -104,10 +114,14 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     extra = {"scope": scope_note} if scope_note else {}
     result = check_result(binding, outcomes, error=error, seconds=time.monotonic() - started, extra_metadata=extra)
     with warehouse.connect() as con:
+        if binding.changes_of:
+            narrowing.drop(con, binding)
         if prepared:
             con.execute(f"DROP VIEW IF EXISTS {prepared}")
         record_check_run(con, run_id=run_id, run_time=run_time, binding=binding, outcomes=outcomes, error=error,
                          gx_result=validation.gx_result if validation else None)
+        if binding.changes_of:
+            narrowing.record(con, binding, covered, outcomes, error, run_id, run_time)
         if binding.blocking and not result.passed:
             # everything downstream is skipped, the file accounting included: say here what was loaded
             from pipelines.quality.summary import load_context_markdown

@@ -20,6 +20,11 @@ Suite ``meta`` (where it runs):
                          quality.file_accounting): a bad file fails the run that loads it, not every later run.
                          Default ``"all"``: the current state (staging, core, marts), which a corrected
                          re-delivery fixes.
+    ``changes_of``       an incrementally built table (``"staging.claim_lines"``) whose rows ``table`` shows one to
+                         one, by that table's key: when the previous validation found no unexpected row at all, a
+                         run validates only the rows of the keys its new loads changed
+                         (``pipelines/quality/narrowing.py``). Only row-wise expectations and "at least one row"
+                         are allowed in such a suite.
 
 Expectation ``meta``:
     ``severity``   ``fatal`` | ``error`` | ``warn`` (required). A suite whose expectations are fatal is a *blocking*
@@ -75,6 +80,7 @@ class SuiteBinding:
     suite: dict = field(compare=False, repr=False)  #: the rendered GX suite JSON
     prepare: str | None = None  #: ``"view"``: the check builds its table first (see the module docstring)
     scope: str = "all"  #: ``"this_run"``: only the rows of files loaded by the run (see the module docstring)
+    changes_of: str | None = None  #: validate only the changed rows of this incremental table when exact
 
     @property
     def expectations(self) -> list[dict]:
@@ -163,6 +169,21 @@ def _binding(path: Path, data: dict, context: Mapping[str, str]) -> SuiteBinding
         raise SuiteError(f"{path}: meta.scope must be 'all' or 'this_run'")
     if meta.get("scope") == "this_run" and meta.get("prepare"):
         raise SuiteError(f"{path}: meta.scope 'this_run' and meta.prepare cannot be combined")
+    changes_of = meta.get("changes_of")
+    if changes_of is not None:
+        if not _TABLE.match(str(changes_of)) or meta.get("scope", "all") != "all" or context:
+            raise SuiteError(f"{path}: meta.changes_of must name a 'schema.table', for a suite of scope 'all' "
+                             "without for_each")
+        keys = _incremental_keys(str(changes_of))
+        if keys is None:
+            raise SuiteError(f"{path}: meta.changes_of {changes_of} is not a table built incrementally by keys "
+                             "(-- materialise: incremental by <keys> of <input>)")
+        for i, exp in enumerate(expectations):
+            if not _row_wise(exp, keys):
+                raise SuiteError(f"{path}: expectations[{i}] ({exp.get('type')}) is not row-wise: a suite with "
+                                 "meta.changes_of may hold only row-wise expectations (uniqueness only of "
+                                 f"{', '.join(keys)}) and a row count of at least 0 or 1 (the rows a run did not "
+                                 "change are not validated again)")
     table = _render(meta.get("table", ""), context, f"{path}: meta.table")
     if not _TABLE.match(table):
         raise SuiteError(f"{path}: meta.table must be 'schema.table', not {table!r}")
@@ -183,7 +204,33 @@ def _binding(path: Path, data: dict, context: Mapping[str, str]) -> SuiteBinding
         suite=suite,
         prepare=meta.get("prepare"),
         scope=meta.get("scope", "all"),
+        changes_of=changes_of,
     )
+
+
+def _incremental_keys(table: str) -> tuple[str, ...] | None:
+    """The key columns ``table`` is built incrementally by (None when it is not)."""
+    from pipelines.incremental import by_keys
+    from pipelines.sql_models import models
+
+    schema, name = table.split(".")
+    model = next((m for m in models(schema) if m.name == name), None)
+    spec = by_keys(model) if model is not None else None
+    return spec.keys if spec is not None else None
+
+
+def _row_wise(expectation: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Whether an expectation's unexpected rows in a table are those in each part of any split of its rows by
+    ``keys``: column and column-pair value expectations, uniqueness of a key column (its duplicates share the key),
+    and "at least one row" (see pipelines/quality/narrowing.py)."""
+    kind = str(expectation.get("type", ""))
+    kwargs = expectation.get("kwargs") or {}
+    if kind == "expect_table_row_count_to_be_between":
+        return kwargs.get("max_value") is None and (kwargs.get("min_value") or 0) <= 1
+    if kind == "expect_column_values_to_be_unique":
+        return kwargs.get("column") in keys and kwargs.get("mostly", 1) == 1
+    return kind.startswith(("expect_column_values_to_", "expect_column_pair_values_")) \
+        and kwargs.get("mostly", 1) == 1
 
 
 def _applies(exp_meta: Mapping[str, Any], context: Mapping[str, str]) -> bool:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from pipelines.catalog import apply_comments, write_dictionary
+from pipelines.incremental import drop_kept_changes
 from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.resources import PipelineSettings
 
@@ -61,6 +62,7 @@ def publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         warehouse = settings.warehouse
         started = time.monotonic()
         with warehouse.connect() as con:
+            drop_kept_changes(con)  # they served this run's incremental builds; not part of the warehouse
             record_run(con, context.run_id, started_at, "published")
             undocumented = apply_comments(con)
             dictionary = write_dictionary(con, warehouse.data_dir)

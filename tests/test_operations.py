@@ -61,7 +61,7 @@ def same_rows(data_dir, other_dir, sql):
         con.close()
 
 
-def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_files_at_once(tmp_path):
+def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_files_at_once(tmp_path, monkeypatch):
     moved = claim("x1", "a", "2025-02-15", BEH_60, trajectory=None)
     orphan_debit = claim("d9", "b", "2025-02-20", BEH_60, "50.00")
     untouched = claim("f1", "f", "2025-01-20", BEH_60)                 # no new line of client f
@@ -89,9 +89,25 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     # P2 has a contract and no lines: its provider-year rows come from the contracts alone, never recomputed
     landing = write_landing(tmp_path / "landing", first, [contract(P1, omzetmaximum="1000"), contract(P2)])
     nightly, at_once = tmp_path / "nightly", tmp_path / "at_once"
+    # which models took their changes as core.claim_lines kept them earlier in the run, instead of working them out
+    import pipelines.incremental as incremental
+
+    kept_for, work_out = [], incremental._kept_changes_for
+
+    def spy(con, model, previous, build):
+        kept = work_out(con, model, previous, build)
+        kept_for.append((model.table, kept is not None))
+        return kept
+
+    monkeypatch.setattr(incremental, "_kept_changes_for", spy)
     materialize(landing, nightly, as_of="2025-02-28", trend_months=4)
+    assert kept_for == []  # the first run builds everything
     write_csv(landing / "claims_2.csv", second, CLAIMS.columns)
     materialize(landing, nightly, trend_months=4)
+    assert sorted(table for table, kept in kept_for if kept) == ["core.provider_clients", "core.trajectories",
+                                                                  "core.trajectory_years"]
+    assert {"core.claim_lines", "core.provider_years", "staging.claim_lines"} <= {t for t, _ in kept_for}
+    assert published_count(nightly, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'kept_changes%'") == 0
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.provider_years: added new loads, "
@@ -312,3 +328,37 @@ def test_a_warehouse_loaded_with_64_digit_client_keys_is_converted_and_rebuilt(t
         assert published_count(data, f"SELECT count(*) FROM {table} WHERE length(client_key) <> 32") == 0, table
         assert same_rows(data, fresh, f"SELECT * FROM {{}}.{table}"), table
     assert same_rows(data, fresh, "SELECT * FROM {}.marts.benchmark_results")
+
+
+def test_kept_changes_serve_only_a_model_that_starts_where_its_input_started():
+    """core.trajectories takes core.claim_lines' kept changes only when it was last built from the loads and as-of
+    date core.claim_lines was brought up to date from, to those core.claim_lines reflects now."""
+    from datetime import date
+
+    from pipelines.incremental import (KEPT_CHANGES_DDL, MODEL_BUILDS_DDL, Build, _kept_changes_for, _kept_tables,
+                                       drop_kept_changes)
+    from pipelines.sql_models import models
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA quality")
+    con.execute(MODEL_BUILDS_DDL)
+    con.execute(KEPT_CHANGES_DDL)
+    before, now = date(2025, 3, 31), date(2025, 4, 30)
+    con.execute("INSERT INTO quality.model_builds VALUES ('core.claim_lines', 'f', [1, 2, 3], ?, now(), 'added new "
+                "loads', 1, 10)", [now])
+    con.execute("INSERT INTO quality.kept_changes VALUES ('core.claim_lines', 'f', [1, 2], ?, [1, 2, 3], ?)",
+                [before, now])
+    for kept in _kept_tables("core.claim_lines"):
+        con.execute(f"CREATE TABLE {kept} AS SELECT 1 AS x")
+    trajectories = next(m for m in models("core") if m.name == "trajectories")
+    provider_years = next(m for m in models("core") if m.name == "provider_years")
+    up_to_date = Build("t", [1, 2, 3], now)
+    assert _kept_changes_for(con, trajectories, Build("t", [1, 2], before), up_to_date) == \
+        _kept_tables("core.claim_lines")
+    assert _kept_changes_for(con, trajectories, Build("t", [1], before), up_to_date) is None  # a run behind
+    assert _kept_changes_for(con, trajectories, Build("t", [1, 2], date(2025, 2, 28)), up_to_date) is None
+    assert _kept_changes_for(con, provider_years, Build("p", [1, 2], before), Build("p", [1, 2, 3], now)) is None
+    con.execute("UPDATE quality.model_builds SET fingerprint = 'g'")  # core.claim_lines built again since
+    assert _kept_changes_for(con, trajectories, Build("t", [1, 2], before), up_to_date) is None
+    drop_kept_changes(con)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'kept_changes%'").fetchone() == (0,)

@@ -324,9 +324,6 @@ def test_samples_are_fetched_only_for_expectations_that_found_rows(db, tmp_path)
 def test_gx_is_imported_without_loading_the_modules_it_needs_only_for_unused_expectations():
     """scipy.stats (KL divergence, KS tests) is loaded lazily: importing GX does not run it, and it works when
     used."""
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "import pipelines.quality.gx_runner as runner\n"
@@ -336,10 +333,7 @@ def test_gx_is_imported_without_loading_the_modules_it_needs_only_for_unused_exp
         "assert abs(stats.entropy([0.5, 0.5]) - 0.6931471805599453) < 1e-12\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[2])
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    run_in_a_new_process(script)
 
 
 def test_column_metadata_comes_from_duckdb_without_the_postgres_catalogue(db, tmp_path):
@@ -389,9 +383,6 @@ def test_the_background_import_of_gx_leaves_no_module_the_run_uses_half_imported
     """GX is imported in a background thread while the run's steps start. Dagster's event log makes SQLAlchemy
     inspect query values at every step start, through hooks that importing ``sqlalchemy.orm`` registers: that
     module is imported in full before the thread starts, so a step never meets it half-imported."""
-    import subprocess
-    import sys
-
     script = (
         "import sys\n"
         "import dagster\n"
@@ -404,6 +395,14 @@ def test_the_background_import_of_gx_leaves_no_module_the_run_uses_half_imported
         "preload.start().join()\n"
         "print('ok')\n"
     )
+    run_in_a_new_process(script)
+
+
+def run_in_a_new_process(script: str) -> None:
+    """Run ``script`` with this interpreter in a new process from the project folder; it must print ``ok``."""
+    import subprocess
+    import sys
+
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr

@@ -10,9 +10,10 @@ table one to one by its key (``changes_of``: ``staging.claim_lines``, key claim_
 
 when that previous validation was complete and **found no unexpected row at all**, with the same suite, parameters,
 SQL and other inputs (a fingerprint), and the table has only taken in loads since (its fingerprint, loads and as-of
-date in ``quality.model_builds``). The outcome is then the outcome on the whole table: the other rows did not
-change since they showed no unexpected row, and each expectation of such a suite is row-wise (checked when the
-suite is read: value expectations, uniqueness of the key, whose duplicates share a key, and "at least one row").
+date in ``quality.model_builds``). The outcome is then the outcome on the whole table: the other rows are those
+of that validation, in which they showed no unexpected row, and each expectation of such a suite is row-wise
+(checked when the suite is read: value expectations, uniqueness of the key, whose duplicates share a key, and "at
+least one row").
 Otherwise the check validates everything, as do checks without ``changes_of``; a problem found stays reported
 until a corrected delivery replaces the bad row, because a validation that found one is never a starting point.
 

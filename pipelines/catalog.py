@@ -72,30 +72,45 @@ def apply_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
     and writing all ~450 again cost ~0.4 s of every run."""
     tables = table_descriptions()
     columns = column_descriptions()
-    table_comments = dict(((schema, table), (kind, comment)) for schema, table, kind, comment in con.execute(
-        "SELECT schema_name, table_name, 'TABLE', comment FROM duckdb_tables() WHERE database_name = current_database() "
-        "UNION ALL SELECT schema_name, view_name, 'VIEW', comment FROM duckdb_views() "
-        "WHERE database_name = current_database() AND NOT internal").fetchall())
-    column_comments: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
-    for schema, table, column, comment in con.execute(
-            "SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() "
-            "WHERE database_name = current_database() ORDER BY schema_name, table_name, column_index").fetchall():
-        column_comments.setdefault((schema, table), []).append((column, comment))
+    relations, column_comments = catalogue_comments(con)
     undocumented = []
     for schema, table in published_tables(con):
         name = f"{schema}.{table}"
-        kind, comment = table_comments[(schema, table)]
-        if name in tables and (comment or "") != tables[name]:
-            con.execute(f"COMMENT ON {kind} {name} IS {_literal(tables[name])}")
+        kind, comment = relations[(schema, table)]
+        if name in tables:
+            comment_if_different(con, f"{kind} {name}", tables[name], comment)
         described = (columns.get(name) or {}).get("columns") or {}
         for column, existing in column_comments.get((schema, table), []):
             if column in described:
-                wanted = str(described[column]).strip()
-                if (existing or "") != wanted:
-                    con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(wanted)}')
+                comment_if_different(con, f'COLUMN {name}."{column}"', str(described[column]).strip(), existing)
             elif not existing:  # tables created from commented DDL (quality results) document themselves
                 undocumented.append(f"{name}.{column}")
     return undocumented
+
+
+def catalogue_comments(con: duckdb.DuckDBPyConnection, schema: str | None = None
+                       ) -> tuple[dict[tuple[str, str], tuple[str, str | None]],
+                                  dict[tuple[str, str], list[tuple[str, str | None]]]]:
+    """The comments in the warehouse's catalogue (of ``schema``, or all): (schema, table) -> (TABLE or VIEW, its
+    comment), and (schema, table) -> [(column, its comment)] in column order."""
+    where = "database_name = current_database()" + (" AND schema_name = $schema" if schema else "")
+    params = {"schema": schema} if schema else {}
+    relations = {(s, t): (kind, comment) for s, t, kind, comment in con.execute(
+        f"SELECT schema_name, table_name, 'TABLE', comment FROM duckdb_tables() WHERE {where} "
+        f"UNION ALL SELECT schema_name, view_name, 'VIEW', comment FROM duckdb_views() WHERE {where} AND NOT internal",
+        params).fetchall()}
+    columns: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+    for s, t, column, comment in con.execute(
+            f"SELECT schema_name, table_name, column_name, comment FROM duckdb_columns() WHERE {where} "
+            "ORDER BY schema_name, table_name, column_index", params).fetchall():
+        columns.setdefault((s, t), []).append((column, comment))
+    return relations, columns
+
+
+def comment_if_different(con: duckdb.DuckDBPyConnection, target: str, wanted: str, existing: str | None) -> None:
+    """COMMENT ON ``target`` (``TABLE x.y``, ``VIEW x.y``, ``COLUMN x.y."c"``) unless it has that comment already."""
+    if (existing or "") != wanted:
+        con.execute(f"COMMENT ON {target} IS {_literal(wanted)}")
 
 
 def dictionary_markdown(con: duckdb.DuckDBPyConnection) -> str:

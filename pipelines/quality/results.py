@@ -22,6 +22,8 @@ from typing import Any
 
 import duckdb
 
+from pipelines.catalog import catalogue_comments, comment_if_different
+
 EXPECTATION_RESULTS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.expectation_results (
     run_time         TIMESTAMP NOT NULL,  -- UTC, when the check ran
@@ -83,18 +85,13 @@ def ensure_result_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS quality")
     con.execute(EXPECTATION_RESULTS_DDL)
     con.execute(VALIDATION_RESULTS_DDL)
-    names = ("expectation_results", "validation_results")
-    current = dict(((table, column), comment) for table, column, comment in con.execute(
-        "SELECT table_name, '', comment FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'quality' AND table_name IN (?, ?) UNION ALL SELECT table_name, column_name, comment "
-        "FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'quality' "
-        "AND table_name IN (?, ?)", [*names, *names]).fetchall())
-    for name, ddl in zip(names, (EXPECTATION_RESULTS_DDL, VALIDATION_RESULTS_DDL), strict=True):
-        if current.get((name, "")) != TABLE_COMMENTS[name]:
-            con.execute(f"COMMENT ON TABLE quality.{name} IS {_literal(TABLE_COMMENTS[name])}")
+    relations, columns = catalogue_comments(con, "quality")
+    for name, ddl in (("expectation_results", EXPECTATION_RESULTS_DDL),
+                      ("validation_results", VALIDATION_RESULTS_DDL)):
+        comment_if_different(con, f"TABLE quality.{name}", TABLE_COMMENTS[name], relations[("quality", name)][1])
+        existing = dict(columns[("quality", name)])
         for column, text in _column_comments(ddl).items():
-            if current.get((name, column)) != text:
-                con.execute(f"COMMENT ON COLUMN quality.{name}.{column} IS {_literal(text)}")
+            comment_if_different(con, f"COLUMN quality.{name}.{column}", text, existing.get(column))
 
 
 def _column_comments(ddl: str) -> dict[str, str]:
@@ -106,10 +103,6 @@ def _column_comments(ddl: str) -> dict[str, str]:
         if comment.strip() and len(words) >= 2 and words[0].isidentifier():
             comments[words[0]] = comment.strip()
     return comments
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def safe_sample(outcome: Any) -> list[str]:

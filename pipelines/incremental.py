@@ -50,7 +50,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.paths import SQL_DIR
-from pipelines.sql_models import SqlModel, create, models, relation_kind
+from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
@@ -157,13 +157,7 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
         con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {keys} FROM {kept_keys}")
         source = kept_rows
     else:
-        create_changed_claims(con, new, model.path.parents[1])
-        con.execute("CREATE OR REPLACE TEMP TABLE previous_build AS SELECT CAST(? AS DATE) AS as_of",
-                    [previous.as_of])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {keys} FROM (\n"
-                    f"{changes_sql(model)}\n) AS changed")
-        con.execute("DROP TABLE previous_build")
-        drop_changed_claims(con)
+        create_changed_keys(con, model, new, previous.as_of)
     view_input = _view_input_narrowing(model) if kept is None else None
     if view_input is not None:  # the view computed from only the rows the changed keys need (see _view_input_narrowing)
         view, table, narrowing = view_input
@@ -177,7 +171,7 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     # only the changed keys' rows: a model may also take rows from an input that is not narrowed (the contracts of
     # every provider in core.provider_years), and those of the other keys are in the table already
     new_rows = f"SELECT * FROM (\n{narrowed}\n) AS t WHERE {changed}"
-    if _same_keys_dependents(model):
+    if _keeps_changes(model):
         con.execute(f"CREATE OR REPLACE TEMP TABLE changed_rows AS {new_rows}")
         added = con.execute(f"INSERT INTO {model.table} SELECT * FROM changed_rows").fetchone()[0]
         _keep_changes(con, model.table, previous, build)
@@ -190,27 +184,42 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     return added
 
 
+def create_changed_keys(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous_as_of) -> None:
+    """Temp table ``changed_keys``: the distinct keys of ``model`` (built by keys) that the loads ``new``, and an
+    as-of date moved on from ``previous_as_of``, change (:func:`changes_sql`)."""
+    create_changed_claims(con, new, model.path.parents[1])
+    con.execute("CREATE OR REPLACE TEMP TABLE previous_build AS SELECT CAST(? AS DATE) AS as_of", [previous_as_of])
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {', '.join(by_keys(model).keys)} "
+                    f"FROM (\n{changes_sql(model)}\n) AS changed")
+    finally:
+        con.execute("DROP TABLE previous_build")
+        drop_changed_claims(con)
+
+
 def _kept_tables(table: str) -> tuple[str, str]:
     """The tables in which ``table`` keeps its changed keys and their new rows (see KEPT_CHANGES_DDL)."""
     name = table.replace(".", "__")
     return f"quality.kept_changes__{name}__keys", f"quality.kept_changes__{name}__rows"
 
 
-def _same_keys_dependents(model: SqlModel) -> list[SqlModel]:
-    """The models built incrementally by exactly ``model``'s keys from it, without a changes file of their own:
-    their changed keys are ``model``'s, and their narrowed input is its rows of those keys."""
-    spec = by_keys(model)
-    found = []
+def _takes_kept_changes(model: SqlModel) -> str | None:
+    """The input whose kept changes ``model`` takes: one built incrementally by exactly ``model``'s keys, when
+    ``model`` has no changes file of its own (its changed keys are then its input's, and its narrowed input is the
+    input's rows of those keys). None otherwise."""
+    upstream = _same_keys_input(model)
+    own_changes = model.path.parents[1] / "changes" / f"{model.table}.sql"
+    if upstream is None or by_keys(upstream).keys != by_keys(model).keys or own_changes.exists():
+        return None
+    return upstream.table
+
+
+def _keeps_changes(model: SqlModel) -> bool:
+    """Whether another model takes ``model``'s kept changes (:func:`_takes_kept_changes`)."""
     sql_dir = model.path.parents[1]
-    for schema in ("staging", "core", "quality"):
-        if not (sql_dir / schema).is_dir():
-            continue
-        for other in models(schema, sql_dir):
-            other_spec = by_keys(other)
-            if other_spec is not None and other_spec.input == model.table and other_spec.keys == spec.keys \
-                    and not (sql_dir / "changes" / f"{other.table}.sql").exists():
-                found.append(other)
-    return found
+    return any(_takes_kept_changes(other) == model.table
+               for schema in ("staging", "core", "quality") if (sql_dir / schema).is_dir()
+               for other in models(schema, sql_dir) if by_keys(other) is not None)
 
 
 def _keep_changes(con: duckdb.DuckDBPyConnection, table: str, previous: Build, build: Build) -> None:
@@ -242,14 +251,12 @@ def _kept_changes_for(con: duckdb.DuckDBPyConnection, model: SqlModel, previous:
     """The kept keys and rows table of ``model``'s input when they are its changes now: the input was brought up to
     date from the loads and as-of date ``model`` was last built with to those it is built with now, and the
     model has no changes file of its own and the same keys."""
-    spec = by_keys(model)
-    upstream = _model_of(spec.input, model.path.parents[1])
-    if upstream is None or not _has_kept_changes(con) \
-            or model.table not in {m.table for m in _same_keys_dependents(upstream)}:
+    upstream = _takes_kept_changes(model)
+    if upstream is None or not _has_kept_changes(con):
         return None
     row = con.execute("SELECT fingerprint, from_loads, from_as_of, to_loads, to_as_of FROM quality.kept_changes "
-                      "WHERE model = ?", [upstream.table]).fetchone()
-    current = recorded_builds(con).get(upstream.table)
+                      "WHERE model = ?", [upstream]).fetchone()
+    current = recorded_builds(con).get(upstream)
     if row is None or current is None:
         return None
     fingerprint, from_loads, from_as_of, to_loads, to_as_of = row
@@ -258,7 +265,7 @@ def _kept_changes_for(con: duckdb.DuckDBPyConnection, model: SqlModel, previous:
     if (sorted(from_loads), from_as_of, sorted(to_loads), to_as_of) != (
             sorted(previous.loads), previous.as_of, sorted(build.loads), build.as_of):
         return None
-    return _kept_tables(upstream.table)
+    return _kept_tables(upstream)
 
 
 def drop_kept_changes(con: duckdb.DuckDBPyConnection) -> None:
@@ -384,9 +391,7 @@ def recorded_builds(con: duckdb.DuckDBPyConnection) -> dict[str, Build]:
 
 
 def _model_of(table: str, sql_dir: Path = SQL_DIR) -> SqlModel | None:
-    schema, name = table.split(".")
-    return next((m for m in models(schema, sql_dir) if m.name == name), None) if schema in ("staging", "core") \
-        else None
+    return model_of(table, sql_dir) if table.split(".")[0] in ("staging", "core") else None
 
 
 def _all_inputs(model: SqlModel) -> set[str]:

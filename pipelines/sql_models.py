@@ -75,6 +75,13 @@ def models(schema: str, sql_dir: Path = SQL_DIR) -> list[SqlModel]:
     return [SqlModel(schema, p.stem, p) for p in sorted((sql_dir / schema).glob("*.sql"))]
 
 
+def model_of(table: str, sql_dir: Path = SQL_DIR) -> SqlModel | None:
+    """The model of ``schema.table`` (sql/<schema>/<table>.sql), or None when there is no such file."""
+    schema, name = table.split(".")
+    path = sql_dir / schema / f"{name}.sql"
+    return SqlModel(schema, name, path) if path.is_file() else None
+
+
 def in_dependency_order(items: list[SqlModel]) -> list[SqlModel]:
     """Models of one schema ordered so that each comes after the models it reads."""
     by_table = {m.table: m for m in items}

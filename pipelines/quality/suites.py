@@ -211,10 +211,9 @@ def _binding(path: Path, data: dict, context: Mapping[str, str]) -> SuiteBinding
 def _incremental_keys(table: str) -> tuple[str, ...] | None:
     """The key columns ``table`` is built incrementally by (None when it is not)."""
     from pipelines.incremental import by_keys
-    from pipelines.sql_models import models
+    from pipelines.sql_models import model_of
 
-    schema, name = table.split(".")
-    model = next((m for m in models(schema) if m.name == name), None)
+    model = model_of(table)
     spec = by_keys(model) if model is not None else None
     return spec.keys if spec is not None else None
 

@@ -1,0 +1,54 @@
+"""The benchmark script (`make benchmark`) at a tiny size: it must keep working, and time the runs the way
+`praktijkvariatie run` makes them. Its figures are not checked here (no timed tests): CI's machine is not the
+benchmark's."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_benchmark.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("run_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_benchmark"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_benchmark_runs_full_and_incremental_on_the_clis_dagster_instance(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PRAKTIJKVARIATIE_DASHBOARD_PREVIEWS", "0")
+    # the script sets both (as a process of its own would); setting them here restores them after the test
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "not_used"))
+    monkeypatch.setenv("PRAKTIJKVARIATIE_PSEUDONYM_KEY", "benchmark-key")
+    benchmark = _load_script()
+    data_dir = tmp_path / "data"
+    base = tmp_path / "base"
+    assert benchmark.main(["--lines", "5000", "--incremental", "300", "--recent", "--cache", str(tmp_path / "cache"),
+                           "--data-dir", str(data_dir), "--base", str(base)]) == 0
+    out = capsys.readouterr().out
+
+    assert "full run (ok)" in out
+    assert "incremental run adding" in out and "(ok)" in out.split("incremental run adding")[1].splitlines()[0]
+    for stage in ("raw_extracts", "core__claim_lines", "marts__benchmark_trends", "dashboards"):
+        assert f"\n{stage} " in out
+    assert out.count("(outside the steps: Dagster, start and end)") == 2
+    assert "the floor measured again after the runs" in out
+    assert "targets: " in out
+
+    # both runs went to the persistent instance in the data directory, as the CLI's runs do, and it was kept in
+    # the base copy, so that an incremental run timed from it finds the full run's history
+    instance = dg.DagsterInstance.from_config(str(data_dir / "dagster_home"))
+    try:
+        runs = instance.get_runs()
+        assert len(runs) == 2 and all(run.is_success for run in runs)
+    finally:
+        instance.dispose()
+    assert (base / "dagster_home" / "dagster.yaml").is_file()

@@ -362,3 +362,27 @@ def test_kept_changes_serve_only_a_model_that_starts_where_its_input_started():
     assert _kept_changes_for(con, trajectories, Build("t", [1, 2], before), up_to_date) is None
     drop_kept_changes(con)
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'kept_changes%'").fetchone() == (0,)
+
+
+@pytest.mark.slow
+def test_a_run_starts_importing_great_expectations_when_the_files_load_not_during_the_run_set_up(tmp_path, monkeypatch):
+    # Beside Dagster's run set-up (Python, like the import) the import made the set-up ~2 s slower; beside the
+    # loading step (DuckDB, outside Python's global lock) it costs the run nothing.
+    from pipelines.quality import preload
+    from pipelines.run import run_pipeline
+
+    started_at = []
+    monkeypatch.setattr(preload, "_started", None)  # as in a new process
+    monkeypatch.setattr(preload, "_import", lambda: started_at.append(time.time()))
+    monkeypatch.setenv("PRAKTIJKVARIATIE_DASHBOARD_PREVIEWS", "0")
+    instance = dg.DagsterInstance.ephemeral()
+    outcome = run_pipeline(write_landing(tmp_path / "landing", FIRST), tmp_path / "data", instance=instance,
+                           progress=lambda _message: None)
+    assert outcome.success
+    steps = {}
+    for record in instance.get_records_for_run(instance.get_runs(limit=1)[0].run_id).records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            steps[(event.step_key, event.event_type_value)] = record.event_log_entry.timestamp
+    assert len(started_at) == 1
+    assert steps[("raw_extracts", "STEP_START")] <= started_at[0] <= steps[("raw_extracts", "STEP_SUCCESS")]

@@ -4,7 +4,8 @@ Importing GX takes ~2 s of one core (it loads every expectation class, pandas an
 the libraries' bytecode is not compiled, see the Makefile). The first check of a run needs it; a nightly run is a
 new process, so without this every run waits for the import at its first check. The loading step
 (``raw_extracts``, in every run however it is started) starts it, so that the import overlaps with loading the
-landing files: DuckDB works outside Python's global lock. It is not started earlier, when the run starts: Dagster's
+landing files: DuckDB works outside Python's global lock (in a nightly run, with little to load, the first check
+still waits for most of it). It is not started earlier, when the run starts: Dagster's
 run set-up (writing the run and an event per planned asset to its storage) is Python too, and beside the import it
 took ~2.8 s instead of ~0.8 s; a nightly run with last month's lines took ~2 s longer in all. A check that comes
 before the import is done waits for it to finish (Python's import lock), and one that comes after finds GX

@@ -13,14 +13,12 @@ telemetry:
   enabled: false
 concurrency:
   runs:
-    # One writer: runs that write the warehouse never overlap (queued runs wait their turn).
+    # One writer: runs that write the warehouse never overlap (queued runs wait their turn). A step of any other
+    # run that writes DuckDB waits for the warehouse's writer lock (pipelines/warehouse.py).
     tag_concurrency_limits:
       - key: praktijkvariatie/writes
         value: warehouse
         limit: 1
-  pools:
-    # Steps in the `warehouse` pool (every step that writes DuckDB) run one at a time.
-    default_limit: 1
 """
 
 

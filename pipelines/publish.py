@@ -12,7 +12,6 @@ import dagster as dg
 
 from pipelines.catalog import apply_comments, write_dictionary
 from pipelines.incremental import drop_kept_changes
-from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.resources import PipelineSettings
 
 RUN_HISTORY_DDL = """
@@ -51,7 +50,6 @@ def record_run(con, run_id: str, started_at: datetime, status: str) -> None:
 
 def publish_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
     @dg.asset(key=["published_warehouse"], deps=upstream, group_name="publish", kinds={"duckdb"},
-              pool=WAREHOUSE_POOL,
               description="DATA_DIR/warehouse.duckdb: the published warehouse that analysts and data engineers "
                           "open read-only, with every table and column commented, and DATA_DIR/"
                           "data_dictionary.html generated from its catalogue. Replaced atomically at the end of "

@@ -386,3 +386,34 @@ def test_a_run_starts_importing_great_expectations_when_the_files_load_not_durin
             steps[(event.step_key, event.event_type_value)] = record.event_log_entry.timestamp
     assert len(started_at) == 1
     assert steps[("raw_extracts", "STEP_START")] <= started_at[0] <= steps[("raw_extracts", "STEP_SUCCESS")]
+
+
+def test_a_second_writer_waits_until_the_first_has_closed_the_working_copy(tmp_path):
+    # The writer lock is what keeps two runs' steps from writing at once (runs of the main job are also queued one
+    # at a time): a step of another run waits in Warehouse.connect until the first closes its connection.
+    import threading
+
+    from pipelines.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "data")
+    events = []
+    first_open = threading.Event()
+
+    def second_writer():
+        first_open.wait()
+        with warehouse.connect() as con:
+            events.append("second opened")
+            con.execute("INSERT INTO t VALUES (2)")
+
+    other = threading.Thread(target=second_writer)
+    other.start()
+    with warehouse.connect() as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+        first_open.set()
+        time.sleep(1.5)  # the second writer polls the lock every 0.5 s meanwhile
+        events.append("first closing")
+        con.execute("INSERT INTO t VALUES (1)")
+    other.join(timeout=30)
+    assert events == ["first closing", "second opened"]
+    with warehouse.connect() as con:
+        assert con.execute("SELECT list(x ORDER BY x) FROM t").fetchone()[0] == [1, 2]

@@ -9,7 +9,6 @@ import dagster as dg
 from pipelines.benchmarks.profiles import load_profile, publish_profile
 from pipelines.benchmarks.registry import Benchmark, benchmarks, required_parameters
 from pipelines.benchmarks.results import results_sql, scorecard_sql
-from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.resources import PipelineSettings
 from pipelines.transform.assets import asset_key
 
@@ -19,7 +18,7 @@ class NoValidClaimsError(Exception):
 
 
 @dg.asset(key=["core", "run_parameters"], deps=[asset_key("staging.claim_lines")], group_name="core",
-          kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+          kinds={"duckdb"},
           description="core.run_parameters: the as-of date and policy profile this build was computed with.")
 def run_parameters(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
     with settings.warehouse.connect() as con:
@@ -37,7 +36,7 @@ def run_parameters(context: dg.AssetExecutionContext, settings: PipelineSettings
                                           "as_of_source": "configured" if settings.as_of else "latest service_date"})
 
 
-@dg.asset(key=["core", "policy_parameters"], group_name="core", kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+@dg.asset(key=["core", "policy_parameters"], group_name="core", kinds={"duckdb"},
           description="core.policy_parameters: every benchmark parameter of the chosen policy profile, "
                       "with the policy text it comes from.")
 def policy_parameters(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
@@ -58,7 +57,6 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
         description=f"{benchmark.title}: {benchmark.definition}\n\nNorm: {benchmark.norm}\n\n"
                     f"Policy: {benchmark.policy_source}",
         kinds={"duckdb", "sql"},
-        pool=WAREHOUSE_POOL,
         metadata={"sql_file": f"sql/marts/{model.path.name}", "unit": benchmark.unit,
                   "direction": benchmark.direction, "policy_source": benchmark.policy_source},
     )
@@ -80,7 +78,7 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
 
 
 @dg.asset(key=["marts", "benchmark_results"], deps=[asset_key(b.table) for b in benchmarks()],
-          group_name="marts", kinds={"duckdb", "sql"}, pool=WAREHOUSE_POOL,
+          group_name="marts", kinds={"duckdb", "sql"},
           description="marts.benchmark_results: every benchmark in one long table (benchmark, provider, year, "
                       "numerator, denominator, value, threshold, meets_norm) for generic reporting.")
 def benchmark_results(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
@@ -92,7 +90,7 @@ def benchmark_results(context: dg.AssetExecutionContext, settings: PipelineSetti
 
 
 @dg.asset(key=["marts", "provider_scorecard"], deps=[asset_key("marts.benchmark_results")],
-          group_name="marts", kinds={"duckdb", "sql"}, pool=WAREHOUSE_POOL,
+          group_name="marts", kinds={"duckdb", "sql"},
           description="marts.provider_scorecard: per provider and year, every benchmark's value and whether it "
                       "meets the norm, with norms_missed.")
 def provider_scorecard(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
@@ -107,7 +105,7 @@ def provider_scorecard(context: dg.AssetExecutionContext, settings: PipelineSett
 
 
 @dg.asset(key=["marts", "benchmark_trends"], deps=[asset_key("marts.benchmark_results")],
-          group_name="marts", kinds={"duckdb", "sql"}, pool=WAREHOUSE_POOL,
+          group_name="marts", kinds={"duckdb", "sql"},
           description="marts.benchmark_trends: every benchmark's year-to-date value at each month end up to the "
                       "as-of date (what a run with that month end as as-of date would publish).")
 def benchmark_trends(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
@@ -119,7 +117,7 @@ def benchmark_trends(context: dg.AssetExecutionContext, settings: PipelineSettin
 
 
 @dg.asset(key=["marts", "profile_comparison"], deps=[asset_key("marts.benchmark_results")],
-          group_name="marts", kinds={"duckdb", "sql"}, pool=WAREHOUSE_POOL,
+          group_name="marts", kinds={"duckdb", "sql"},
           description="marts.profile_comparison: every benchmark for every provider-year under every policy "
                       "profile in profiles/, so analysts can compare insurers' norms side by side.")
 def profile_comparison(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:

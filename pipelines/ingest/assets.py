@@ -12,14 +12,12 @@ from pipelines.reference import REFERENCE_TABLES, load_reference
 from pipelines.resources import PipelineSettings
 
 RAW_TABLES = ("claims", "contracts", "load_manifest", "rejected_lines")
-WAREHOUSE_POOL = "warehouse"  # one writer at a time: every asset that writes the warehouse is in this pool
 
 
 @dg.multi_asset(
     specs=[dg.AssetSpec(["reference", name], group_name="reference", kinds={"duckdb"},
                         description=f"Reference code table reference.{name} (reference/{name}.csv)")
            for name in REFERENCE_TABLES],
-    pool=WAREHOUSE_POOL,
 )
 def reference_tables(context: dg.AssetExecutionContext, settings: PipelineSettings):
     with settings.warehouse.connect() as con:
@@ -32,7 +30,6 @@ def reference_tables(context: dg.AssetExecutionContext, settings: PipelineSettin
     specs=[dg.AssetSpec(["raw", name], group_name="raw", kinds={"duckdb"},
                         description=f"raw.{name}: landing extracts as received (client_id pseudonymised)")
            for name in RAW_TABLES],
-    pool=WAREHOUSE_POOL,
 )
 def raw_extracts(context: dg.AssetExecutionContext, settings: PipelineSettings):
     """Load every new file in the landing folder; skip files loaded before; quarantine unreadable ones."""

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.resources import PipelineSettings
 from pipelines.sql_models import SqlModel, materialise, models
 from pipelines.transform.assets import asset_key
@@ -62,7 +61,6 @@ def quality_model_asset(model: SqlModel) -> dg.AssetsDefinition:
         group_name="quality",
         description=model.description,
         kinds={"duckdb", "sql"},
-        pool=WAREHOUSE_POOL,
         metadata={"sql_file": f"sql/quality/{model.path.name}", "materialised_as": kind.lower()},
     )
     def _build(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:
@@ -89,7 +87,6 @@ def data_docs_asset() -> dg.AssetsDefinition:
         deps=checked_asset_keys(),
         group_name="quality",
         kinds={"html"},
-        pool=WAREHOUSE_POOL,
         op_tags={"dagster/priority": DATA_DOCS_PRIORITY},
         description="Great Expectations Data Docs of the run's validations (DATA_DIR/data_docs/index.html): every "
                     "suite, every expectation, with the failing values. Built from quality.validation_results; "

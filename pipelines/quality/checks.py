@@ -31,7 +31,6 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.quality.results import record_check_run, safe_message
 from pipelines.quality.suites import SuiteBinding, resolve_parameters, suite_bindings
 from pipelines.resources import PipelineSettings
@@ -58,7 +57,6 @@ def suite_check(binding: SuiteBinding) -> dg.AssetChecksDefinition:
         description=description,
         blocking=binding.blocking,
         additional_deps=[dg.AssetKey(list(k)) for k in binding.additional_deps],
-        pool=WAREHOUSE_POOL,
         op_tags={"dagster/priority": CHECK_PRIORITY},
         metadata={"suite_file": f"expectations/{binding.path.name}", "table": binding.table,
                   "expectations": len(binding.expectations), "blocking": binding.blocking},

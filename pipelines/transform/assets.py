@@ -3,7 +3,6 @@
 
 import dagster as dg
 
-from pipelines.ingest.assets import WAREHOUSE_POOL
 from pipelines.resources import PipelineSettings
 from pipelines.sql_models import SqlModel, materialise, models
 
@@ -19,7 +18,6 @@ def sql_model_asset(model: SqlModel, extra_metadata: dict | None = None) -> dg.A
         group_name=model.schema,
         description=model.description,
         kinds={"duckdb", "sql"},
-        pool=WAREHOUSE_POOL,
         metadata={"sql_file": str(model.path.relative_to(model.path.parents[2])), **(extra_metadata or {})},
     )
     def _build(context: dg.AssetExecutionContext, settings: PipelineSettings) -> dg.MaterializeResult:

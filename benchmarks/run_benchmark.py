@@ -128,7 +128,7 @@ def step_timings(instance: dg.DagsterInstance) -> list[tuple[str, float, float]]
 def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[float, list, bool]:
     """One run as ``praktijkvariatie run`` makes it: on the Dagster instance in ``DATA_DIR/dagster_home`` (SQLite
     run and event-log storage and the CLI's dagster.yaml, kept with the data directory, so that an incremental run
-    finds the full run's history, as a nightly run does). Its event log costs a nightly run ~3 s more than an
+    finds the full run's history, as a nightly run does). Its event log costs a nightly run ~2.5 s more than an
     in-memory instance would (docs/performance.md, seventh round): Dagster writes every event to SQLite."""
     os.environ["DAGSTER_HOME"] = str(data_dir.resolve() / "dagster_home")
     ensure_dagster_home(data_dir)

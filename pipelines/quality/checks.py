@@ -1,9 +1,9 @@
 """Dagster asset checks built from the expectation suites: one check per suite (per benchmark for ``marts``).
 
 Each check runs its suite with Great Expectations *inside DuckDB* (``gx_runner``) on the working copy of the
-warehouse, opened read-only while no writer connection is open (the in-process executor runs one step at a
-time; the check also holds the writer lock while GX reads, so no other process writes meanwhile), and records
-every outcome in ``quality.expectation_results`` (``results.py``).
+warehouse, through the check's own connection to it (GX's queries run on cursors of that connection, so the
+file is opened once per check, and the writer lock the connection holds keeps other processes from writing
+while GX reads), and records every outcome in ``quality.expectation_results`` (``results.py``).
 
 Severity -> Dagster:
 * a suite of ``fatal`` expectations is a **blocking** check: when one fails, the check fails with ERROR and
@@ -78,7 +78,6 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     """
     from pipelines.quality import narrowing
     from pipelines.quality.gx_runner import run_validation  # imports GX (seconds) only when a check runs
-    from pipelines.warehouse import _writer_lock
 
     warehouse = settings.warehouse
     run_time = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -86,8 +85,10 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     validation, error = None, None
     prepared, table, scope_note = None, binding.table, None
     covered, narrowed = None, None
-    try:
-        with warehouse.connect() as con:
+    # One connection for the whole check: GX validates on cursors of it (gx_runner, ``connection``), so the
+    # writer lock is held throughout and no other process writes while GX reads.
+    with warehouse.connect() as con:
+        try:
             parameters = resolve_parameters(con, binding.parameter_names)
             if binding.prepare == "view":
                 prepared = binding.table
@@ -100,18 +101,16 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
                 narrowed = None if settings.full_rebuild else narrowing.narrow(con, binding, covered)
                 if narrowed is not None:
                     table, scope_note = narrowed.table, narrowed.note
-        # GX opens the file read-only; hold the writer lock meanwhile so that no other run writes to it.
-        with _writer_lock(warehouse.writer_lock_path):
             validation = run_validation(warehouse.build_path, table, binding.suite,
-                                        expectation_parameters=parameters, run_name=run_id)
-    except Exception as exc:  # the suite could not run: that is an ERROR of the check, never a silent pass
-        error = f"{type(exc).__name__}: {exc}"
-        if log is not None:
-            log.error(f"check {binding.check_name} on {binding.asset_path} could not run: {error}")
-    outcomes = validation.outcomes if validation else []
-    extra = {"scope": scope_note} if scope_note else {}
-    result = check_result(binding, outcomes, error=error, seconds=time.monotonic() - started, extra_metadata=extra)
-    with warehouse.connect() as con:
+                                        expectation_parameters=parameters, run_name=run_id, connection=con)
+        except Exception as exc:  # the suite could not run: that is an ERROR of the check, never a silent pass
+            error = f"{type(exc).__name__}: {exc}"
+            if log is not None:
+                log.error(f"check {binding.check_name} on {binding.asset_path} could not run: {error}")
+        outcomes = validation.outcomes if validation else []
+        extra = {"scope": scope_note} if scope_note else {}
+        result = check_result(binding, outcomes, error=error, seconds=time.monotonic() - started,
+                              extra_metadata=extra)
         if binding.changes_of:
             narrowing.drop(con, binding)
         if prepared:

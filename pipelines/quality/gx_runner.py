@@ -17,9 +17,11 @@ Public API
     **read-only** and every connection is closed again before the function returns, so the
     caller can reopen the file for writing straight afterwards.
 
-``run_validation(...) -> TableValidation``
+``run_validation(..., connection=None) -> TableValidation``
     Same as ``validate_table`` but also returns GX's own ``ExpectationSuiteValidationResult``
-    (needed for ``build_data_docs``).
+    (needed for ``build_data_docs``). With ``connection``, an open DuckDB connection to the file (the
+    pipeline's checks pass their own read-write one), GX runs on cursors of that connection instead of
+    opening the file read-only.
 
 ``build_data_docs(results, out_dir) -> Path``
     Write GX's static HTML Data Docs for the given validation results into ``out_dir`` and
@@ -322,8 +324,14 @@ def run_validation(
     *,
     expectation_parameters: Mapping[str, Any] | None = None,
     run_name: str | None = None,
+    connection: Any = None,
 ) -> TableValidation:
-    """Like ``validate_table``, but also returns GX's raw validation result."""
+    """Like ``validate_table``, but also returns GX's raw validation result.
+
+    ``connection``: an open DuckDB connection to ``duckdb_path`` to validate on instead of opening the file
+    read-only. GX's queries then run on cursors of it (new connections to the same database, closed again
+    before this returns), so a caller that has the file open for writing need not close it first, and GX does
+    not open the file again for each of its connection tests (see ``_datasource_kwargs``)."""
     if importlib.util.find_spec("duckdb_engine") is None:
         raise ImportError(
             "validate_table needs the SQLAlchemy dialect for DuckDB: the 'duckdb-engine' "
@@ -347,13 +355,13 @@ def run_validation(
     # the whole table when there are none, which is the normal case). Pass 2 fetches the samples for the
     # expectations that found rows, and its results replace theirs.
     gx_result, results = _validate_once(duckdb_path, table, schema, table_name, suite, expectation_parameters,
-                                        run_name, _COUNTS_ONLY)
+                                        run_name, _COUNTS_ONLY, connection)
     with_rows = [i for i, r in enumerate(results) if ((r.result or {}).get("unexpected_count") or 0) > 0]
     if with_rows and len(results) == len(suite.expectations):
         sampled_suite = ExpectationSuite(name=suite_name,
                                          expectations=[copy.copy(suite.expectations[i]) for i in with_rows])
         _, sampled = _validate_once(duckdb_path, table, schema, table_name, sampled_suite, expectation_parameters,
-                                    run_name, _RESULT_FORMAT)
+                                    run_name, _RESULT_FORMAT, connection)
         if len(sampled) == len(with_rows):
             for i, evr in zip(with_rows, sampled, strict=True):
                 results[i] = evr
@@ -369,7 +377,7 @@ def run_validation(
 
 def _validate_once(duckdb_path: Path, table: str, schema: str | None, table_name: str, suite: ExpectationSuite,
                    expectation_parameters: Mapping[str, Any] | None, run_name: str | None,
-                   result_format: dict) -> tuple[ExpectationSuiteValidationResult, list]:
+                   result_format: dict, connection: Any = None) -> tuple[ExpectationSuiteValidationResult, list]:
     """One GX validation of ``suite`` on the table; GX's result and its expectation results in suite order."""
     suite_name = suite.name
     context = _ephemeral_context()
@@ -377,15 +385,12 @@ def _validate_once(duckdb_path: Path, table: str, schema: str | None, table_name
         datasource = context.data_sources.add_sql(
             name="duckdb",
             connection_string=f"duckdb:///{duckdb_path}",
-            # Read-only: guarantees we change nothing, and lets other read-only processes
-            # open the file at the same time. It fails while any process (this one included,
-            # with a read-write connection) holds the file open for writing.
-            kwargs={"connect_args": {"read_only": True}},
+            kwargs=_datasource_kwargs(connection),
         )
     except Exception as exc:  # GX's TestConnectionError
-        raise RuntimeError(
-            f"cannot open {duckdb_path} read-only (is a connection writing it still open?): {exc}"
-        ) from exc
+        how = "through the connection given" if connection is not None else \
+            "read-only (is a connection writing it still open?)"
+        raise RuntimeError(f"cannot open {duckdb_path} {how}: {exc}") from exc
     try:
         with warnings.catch_warnings():
             # schema_name is deprecated in favour of a schema in the connection config, which
@@ -427,6 +432,21 @@ def _validate_once(duckdb_path: Path, table: str, schema: str | None, table_name
     if len(order) == len(suite.expectations):
         results.sort(key=lambda r: order.get(r.expectation_config.id, len(order)))
     return gx_result, results
+
+
+def _datasource_kwargs(connection: Any) -> dict[str, Any]:
+    """SQLAlchemy ``create_engine`` arguments for every engine GX makes for the datasource.
+
+    Without ``connection``: the file read-only, which guarantees we change nothing and lets other read-only
+    processes open it at the same time; it fails while any process (this one included, with a read-write
+    connection) holds the file open for writing. With ``connection``: each DBAPI connection is a cursor of it
+    (DuckDB's ``cursor()``: a new connection to the same database, which sees what the caller committed),
+    wrapped as duckdb-engine wraps its own; GX runs only queries on it."""
+    if connection is None:
+        return {"connect_args": {"read_only": True}}
+    from duckdb_engine import ConnectionWrapper
+
+    return {"creator": lambda: ConnectionWrapper(connection.cursor())}
 
 
 def _split_table(table: str) -> tuple[str | None, str]:

@@ -271,6 +271,32 @@ def test_repeated_calls_other_tables_and_file_is_released(db, tmp_path, suite_pa
     assert [o.success for o in validate_table(db, "claim_lines", other)] == [False]
 
 
+def test_validating_through_an_open_writer_connection_gives_the_same_outcomes_and_leaves_it_open(db, suite_path):
+    """A check validates on its own read-write connection (which a read-only open would refuse): GX runs on
+    cursors of it, sees what it committed, and closes them again."""
+    con = duckdb.connect(str(db))
+    try:
+        with pytest.raises(RuntimeError, match="read-only"):
+            validate_table(db, "staging.claim_lines", suite_path)  # the file is open for writing in this process
+        # the bad agb_code of row 3 corrected, committed on the writer connection, not yet closed
+        con.execute("UPDATE staging.claim_lines SET agb_code = '12345670' WHERE agb_code = '1234567'")
+        validation = run_validation(db, "staging.claim_lines", suite_path, connection=con)
+        counts = [o.unexpected_count for o in validation.outcomes]
+        regex = [i for i, (etype, kw, *_rest) in enumerate(CASES)
+                 if etype == "expect_column_values_to_match_regex" and kw["column"] == "agb_code"]
+        assert regex and all(counts[i] == CASES[i][4] - 1 for i in regex)
+        assert [c for i, c in enumerate(counts) if i not in regex] == \
+            [c[4] for i, c in enumerate(CASES) if i not in regex]
+        assert all(o.evaluated for o in validation.outcomes)
+        # the connection is still usable, and it holds no transaction or search_path of GX's
+        assert con.execute("SELECT current_schema()").fetchone() == ("main",)
+        assert con.execute("SELECT count(*) FROM claim_lines").fetchone() == (1,)  # main.claim_lines
+    finally:
+        con.close()
+    # every cursor was closed with the connection: the file opens read-only again
+    assert len(validate_table(db, "staging.claim_lines", suite_path)) == len(CASES)
+
+
 def test_missing_table_and_bad_names_raise(db, suite_path):
     with pytest.raises(ValueError, match="staging.nope"):
         validate_table(db, "staging.nope", suite_path)

@@ -3,7 +3,8 @@
 Two files, so that readers are never blocked and never see a half-built warehouse:
 
 * ``DATA_DIR/build/warehouse.duckdb`` is the working copy. Only the pipeline opens it, one writer at a time
-  (a file lock serialises writers from different processes; DuckDB itself also refuses a second writer).
+  (a file lock serialises writers from different processes; DuckDB itself also refuses a second writer). A run
+  keeps it open from its first step that needs it until it publishes (:meth:`Warehouse.held_open`).
 * ``DATA_DIR/warehouse.duckdb`` is the published copy that analysts and data engineers open. A run renames the
   finished working copy into place (``os.replace`` is atomic on one file system) and then makes the next
   working copy, a copy of what it just published, in a background thread (see :meth:`Warehouse.publish`).
@@ -66,24 +67,71 @@ class Warehouse:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the working copy for writing, holding the writer lock for as long as the connection lives."""
-        self.build_path.parent.mkdir(parents=True, exist_ok=True)
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
-        with _writer_lock(self.writer_lock_path):
-            if not self.build_path.exists() and self.published_path.exists():
-                # a process that published stopped before it had made the next working copy
-                _copy_atomically(self.published_path, self.build_path)
-            con = _open_in_storage_version(self.build_path)
+        """Open the working copy for writing, holding the writer lock for as long as the connection lives.
+
+        Inside :meth:`held_open`, in the thread that entered it, the connection is a cursor of the database held
+        open there (a new connection to it, closed again here) instead."""
+        held = _HELD.get(self.build_path)
+        if held is not None and held.thread == threading.get_ident():
+            cursor = held.database().cursor()
             try:
-                con.execute(f"SET memory_limit = '{self.memory_limit}'")
-                con.execute(f"SET temp_directory = '{self.spill_dir.as_posix()}'")
-                if self.threads:
-                    con.execute(f"SET threads = {int(self.threads)}")
-                for schema in SCHEMAS:
-                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        with _writer_lock(self.writer_lock_path):
+            con = self._open_for_writing()
+            try:
                 yield con
             finally:
                 con.close()
+
+    def _open_for_writing(self) -> duckdb.DuckDBPyConnection:
+        """A connection to the working copy, set up for the pipeline; the caller holds the writer lock."""
+        self.build_path.parent.mkdir(parents=True, exist_ok=True)
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        if not self.build_path.exists() and self.published_path.exists():
+            # a process that published stopped before it had made the next working copy
+            _copy_atomically(self.published_path, self.build_path)
+        con = _open_in_storage_version(self.build_path)
+        try:
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute(f"SET temp_directory = '{self.spill_dir.as_posix()}'")
+            if self.threads:
+                con.execute(f"SET threads = {int(self.threads)}")
+            for schema in SCHEMAS:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @contextlib.contextmanager
+    def held_open(self) -> Iterator[None]:
+        """Keep the working copy open for the steps of one run in this thread (the pipeline's resource enters
+        this for each run; the in-process executor runs every step in that thread).
+
+        Opening the 2 GB file and closing it again, which checkpoints it, cost each of a run's ~65 connections
+        15-60 ms (~2.5 s of a nightly run, docs/performance.md). Inside this block the file is opened once, at
+        the first :meth:`connect`, with the writer lock, and every :meth:`connect` of this thread gets a cursor
+        of it. Other threads and processes wait for the writer lock as before, now until the run is done with
+        the file: :meth:`publish` closes it (it renames the file), and so does the end of the block."""
+        if self.build_path in _HELD:  # nested (a run inside a run of this process): the outer one holds it
+            yield
+            return
+        held = _HeldDatabase(self)
+        _HELD[self.build_path] = held
+        try:
+            yield
+        finally:
+            _HELD.pop(self.build_path, None)
+            held.close()
+
+    def release_held(self) -> bool:
+        """Checkpoint and close the working copy held open by :meth:`held_open`; later connections of the run open
+        the file themselves. False when none was open."""
+        held = _HELD.pop(self.build_path, None)
+        return held is not None and held.close(checkpoint=True)
 
     @property
     def writer_lock_path(self) -> Path:
@@ -101,8 +149,9 @@ class Warehouse:
         """
         seconds = {}
         started = time.perf_counter()
-        with self.connect() as con:
-            con.execute("CHECKPOINT")
+        if not self.release_held():  # the file is renamed below: nothing of this process may keep it open
+            with self.connect() as con:
+                con.execute("CHECKPOINT")
         seconds["checkpoint"] = time.perf_counter() - started
         started = time.perf_counter()
         retired = self.published_path.with_name(f".{self.published_path.name}.retired")
@@ -158,6 +207,47 @@ class _WorkingCopy(threading.Thread):
 
 # working copy path -> the thread that is copying it from the published file (see Warehouse.publish)
 _WORKING_COPIES: dict[Path, _WorkingCopy] = {}
+
+
+class _HeldDatabase:
+    """The working copy held open for a run by :meth:`Warehouse.held_open`: opened at the first use, with the
+    writer lock, which it keeps until :meth:`close`."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.thread = threading.get_ident()
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._lock = None
+
+    def database(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            self._lock = _acquire_lock(self.warehouse.writer_lock_path)
+            try:
+                self._connection = self.warehouse._open_for_writing()
+            except BaseException:
+                self.close()
+                raise
+        return self._connection
+
+    def close(self, checkpoint: bool = False) -> bool:
+        """Close the file if it was opened (True); DuckDB checkpoints it when its last connection closes, and
+        ``checkpoint`` does so first, so that an error in it is raised here."""
+        was_open = self._connection is not None
+        try:
+            if was_open:
+                if checkpoint:
+                    self._connection.execute("CHECKPOINT")
+                self._connection.close()
+        finally:
+            self._connection = None
+            if self._lock is not None:
+                _release_lock(self._lock)
+                self._lock = None
+        return was_open
+
+
+# working copy path -> the database a run in this process holds open (see Warehouse.held_open)
+_HELD: dict[Path, _HeldDatabase] = {}
 
 
 def _open_in_this_process(path: Path) -> bool:

@@ -417,3 +417,89 @@ def test_a_second_writer_waits_until_the_first_has_closed_the_working_copy(tmp_p
     assert events == ["first closing", "second opened"]
     with warehouse.connect() as con:
         assert con.execute("SELECT list(x ORDER BY x) FROM t").fetchone()[0] == [1, 2]
+
+
+def test_a_run_holds_the_working_copy_open_and_other_writers_wait_until_it_is_done(tmp_path):
+    # Inside held_open the file is opened once, at the first connect, and each connect of that thread is a cursor
+    # of it; a writer in another thread waits for the writer lock until the block ends.
+    import threading
+
+    import pipelines.warehouse as warehouse_module
+    from pipelines.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "data")
+    opened = []
+    real_open = warehouse_module._open_in_storage_version
+
+    def counting_open(path):
+        opened.append(path)
+        return real_open(path)
+
+    events = []
+    held_set = threading.Event()
+
+    def other_writer():
+        held_set.wait()
+        with warehouse.connect() as con:
+            events.append("other opened")
+            con.execute("INSERT INTO marts.t VALUES (3)")
+
+    other = threading.Thread(target=other_writer)
+    warehouse_module._open_in_storage_version = counting_open
+    try:
+        with warehouse.held_open():
+            with warehouse.connect() as con:
+                con.execute("CREATE TABLE marts.t AS SELECT 1 AS v")
+                con.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS v")  # belongs to this step's cursor
+            other.start()
+            held_set.set()
+            with warehouse.connect() as con:
+                con.execute("INSERT INTO marts.t VALUES (2)")
+                assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scratch'").fetchone() \
+                    == (0,)
+            time.sleep(1.0)  # the other writer polls the lock every 0.5 s meanwhile
+            assert len(opened) == 1
+            events.append("run done")
+        other.join(timeout=30)
+    finally:
+        warehouse_module._open_in_storage_version = real_open
+    assert events == ["run done", "other opened"]
+    assert len(opened) == 2  # the run's one open, and the other writer's own
+    with warehouse.connect() as con:
+        assert con.execute("SELECT list(v ORDER BY v) FROM marts.t").fetchone()[0] == [1, 2, 3]
+
+
+def test_publishing_inside_a_run_that_holds_the_working_copy_renames_it(tmp_path):
+    from pipelines.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path)
+    with warehouse.held_open():
+        with warehouse.connect() as con:
+            con.execute("CREATE TABLE marts.t AS SELECT 1 AS v")
+        built = warehouse.build_path.stat().st_ino
+        warehouse.publish()  # closes the held file first: a rename, not the copy a file left open would need
+        assert warehouse.published_path.stat().st_ino == built
+        warehouse.wait_for_working_copy()
+        with warehouse.connect() as con:  # after publishing, a step opens the next working copy itself
+            assert con.execute("SELECT v FROM marts.t").fetchall() == [(1,)]
+    published = duckdb.connect(str(warehouse.published_path), read_only=True)
+    assert published.execute("SELECT v FROM marts.t").fetchall() == [(1,)]
+    published.close()
+
+
+def test_the_steps_of_a_run_share_one_open_working_copy(tmp_path, monkeypatch):
+    # The pipeline's resource holds the working copy for the run: its many steps open the file once before
+    # publishing (and once after it, for the next working copy's first writer, here none).
+    import pipelines.warehouse as warehouse_module
+
+    opened = []
+    real_open = warehouse_module._open_in_storage_version
+    monkeypatch.setattr(warehouse_module, "_open_in_storage_version",
+                        lambda path: opened.append(path) or real_open(path))
+    landing = write_landing(tmp_path / "landing", FIRST, [contract(P1, omzetmaximum="1000")])
+    result = materialize(landing, tmp_path / "data")
+    assert result.success
+    steps = [e for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
+    assert len(steps) > 30
+    assert [p.name for p in opened] == ["warehouse.duckdb"]
+    assert not warehouse_module._HELD  # released at the end of the run

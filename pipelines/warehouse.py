@@ -116,7 +116,7 @@ class Warehouse:
         the first :meth:`connect`, with the writer lock, and every :meth:`connect` of this thread gets a cursor
         of it. Other threads and processes wait for the writer lock as before, now until the run is done with
         the file: :meth:`publish` closes it (it renames the file), and so does the end of the block."""
-        if self.build_path in _HELD:  # nested (a run inside a run of this process): the outer one holds it
+        if self.build_path in _HELD:  # nested, or another thread's run: that one holds it (or waits for it)
             yield
             return
         held = _HeldDatabase(self)
@@ -124,14 +124,18 @@ class Warehouse:
         try:
             yield
         finally:
-            _HELD.pop(self.build_path, None)
+            if _HELD.get(self.build_path) is held:
+                del _HELD[self.build_path]
             held.close()
 
     def release_held(self) -> bool:
         """Checkpoint and close the working copy held open by :meth:`held_open`; later connections of the run open
         the file themselves. False when none was open."""
-        held = _HELD.pop(self.build_path, None)
-        return held is not None and held.close(checkpoint=True)
+        held = _HELD.get(self.build_path)
+        if held is None or held.thread != threading.get_ident():  # another thread's run: its writer lock decides
+            return False
+        del _HELD[self.build_path]
+        return held.close(checkpoint=True)
 
     @property
     def writer_lock_path(self) -> Path:

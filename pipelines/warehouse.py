@@ -239,9 +239,11 @@ class _HeldDatabase:
         was_open = self._connection is not None
         try:
             if was_open:
-                if checkpoint:
-                    self._connection.execute("CHECKPOINT")
-                self._connection.close()
+                try:
+                    if checkpoint:
+                        self._connection.execute("CHECKPOINT")
+                finally:
+                    self._connection.close()
         finally:
             self._connection = None
             if self._lock is not None:

@@ -388,24 +388,29 @@ def test_a_run_starts_importing_great_expectations_when_the_files_load_not_durin
     assert steps[("raw_extracts", "STEP_START")] <= started_at[0] <= steps[("raw_extracts", "STEP_SUCCESS")]
 
 
+def writer_in_another_thread(warehouse, events: list, label: str, sql: str):
+    """A thread that, once the returned event is set, opens the working copy, records ``label`` and runs ``sql``."""
+    import threading
+
+    go = threading.Event()
+
+    def write():
+        go.wait()
+        with warehouse.connect() as con:
+            events.append(label)
+            con.execute(sql)
+
+    return threading.Thread(target=write), go
+
+
 def test_a_second_writer_waits_until_the_first_has_closed_the_working_copy(tmp_path):
     # The writer lock is what keeps two runs' steps from writing at once (runs of the main job are also queued one
     # at a time): a step of another run waits in Warehouse.connect until the first closes its connection.
-    import threading
-
     from pipelines.warehouse import Warehouse
 
     warehouse = Warehouse(tmp_path / "data")
     events = []
-    first_open = threading.Event()
-
-    def second_writer():
-        first_open.wait()
-        with warehouse.connect() as con:
-            events.append("second opened")
-            con.execute("INSERT INTO t VALUES (2)")
-
-    other = threading.Thread(target=second_writer)
+    other, first_open = writer_in_another_thread(warehouse, events, "second opened", "INSERT INTO t VALUES (2)")
     other.start()
     with warehouse.connect() as con:
         con.execute("CREATE TABLE t (x INTEGER)")
@@ -419,50 +424,32 @@ def test_a_second_writer_waits_until_the_first_has_closed_the_working_copy(tmp_p
         assert con.execute("SELECT list(x ORDER BY x) FROM t").fetchone()[0] == [1, 2]
 
 
-def test_a_run_holds_the_working_copy_open_and_other_writers_wait_until_it_is_done(tmp_path):
+def test_a_run_holds_the_working_copy_open_and_other_writers_wait_until_it_is_done(tmp_path, monkeypatch):
     # Inside held_open the file is opened once, at the first connect, and each connect of that thread is a cursor
     # of it; a writer in another thread waits for the writer lock until the block ends.
-    import threading
-
     import pipelines.warehouse as warehouse_module
     from pipelines.warehouse import Warehouse
 
     warehouse = Warehouse(tmp_path / "data")
     opened = []
     real_open = warehouse_module._open_in_storage_version
-
-    def counting_open(path):
-        opened.append(path)
-        return real_open(path)
-
+    monkeypatch.setattr(warehouse_module, "_open_in_storage_version",
+                        lambda path: opened.append(path) or real_open(path))
     events = []
-    held_set = threading.Event()
-
-    def other_writer():
-        held_set.wait()
+    other, held = writer_in_another_thread(warehouse, events, "other opened", "INSERT INTO marts.t VALUES (3)")
+    with warehouse.held_open():
         with warehouse.connect() as con:
-            events.append("other opened")
-            con.execute("INSERT INTO marts.t VALUES (3)")
-
-    other = threading.Thread(target=other_writer)
-    warehouse_module._open_in_storage_version = counting_open
-    try:
-        with warehouse.held_open():
-            with warehouse.connect() as con:
-                con.execute("CREATE TABLE marts.t AS SELECT 1 AS v")
-                con.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS v")  # belongs to this step's cursor
-            other.start()
-            held_set.set()
-            with warehouse.connect() as con:
-                con.execute("INSERT INTO marts.t VALUES (2)")
-                assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scratch'").fetchone() \
-                    == (0,)
-            time.sleep(1.0)  # the other writer polls the lock every 0.5 s meanwhile
-            assert len(opened) == 1
-            events.append("run done")
-        other.join(timeout=30)
-    finally:
-        warehouse_module._open_in_storage_version = real_open
+            con.execute("CREATE TABLE marts.t AS SELECT 1 AS v")
+            con.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS v")  # belongs to this step's cursor
+        other.start()
+        held.set()
+        with warehouse.connect() as con:
+            con.execute("INSERT INTO marts.t VALUES (2)")
+            assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'scratch'").fetchone() == (0,)
+        time.sleep(1.0)  # the other writer polls the lock every 0.5 s meanwhile
+        assert len(opened) == 1
+        events.append("run done")
+    other.join(timeout=30)
     assert events == ["run done", "other opened"]
     assert len(opened) == 2  # the run's one open, and the other writer's own
     with warehouse.connect() as con:

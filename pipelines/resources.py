@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
-from pydantic import PrivateAttr
 
 from pipelines.warehouse import Warehouse
 
@@ -30,22 +30,16 @@ class PipelineSettings(dg.ConfigurableResource):
     trend_months: int = 12  # month ends in marts.benchmark_trends (a trailing year)
     full_rebuild: bool = False  # rebuild the incrementally built tables from raw instead of bringing them up to date
 
-    _held: contextlib.ExitStack | None = PrivateAttr(default=None)
-
     @property
     def warehouse(self) -> Warehouse:
         return Warehouse(Path(self.data_dir), memory_limit=self.memory_limit, threads=self.threads or None)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[PipelineSettings]:
         # A run's steps (the in-process executor runs them one after another in this thread) share one open
         # working copy instead of opening and closing the file each (Warehouse.held_open).
-        self._held = contextlib.ExitStack()
-        self._held.enter_context(self.warehouse.held_open())
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._held is not None:
-            self._held.close()
-            self._held = None
+        with self.warehouse.held_open():
+            yield self
 
     @property
     def as_of_date(self) -> date | None:

@@ -66,14 +66,15 @@ def test_only_models_whose_rows_span_years_read_the_earlier_lines_in_a_month_end
 def test_the_month_ends_are_the_same_whether_keys_are_hashed_or_numbered(warehouse_for, tmp_path, monkeypatch):
     # The scratch copy replaces the text keys by their hash when that is one-to-one (the usual case), else by a
     # number per key. A hash that maps every key to 0 or 1 forces the numbered copy; both give the published rows.
-    from pipelines.benchmarks import trends
+    from pipelines.benchmarks import trend_copy
     from tests.builders import build
 
     hashed = warehouse_for(CROSS_YEAR, diagnostics.CONTRACTS, as_of="2025-03-15", trend_months=4)
     copies = []
-    numbered_copy = trends._copy_year_lines_numbered
-    monkeypatch.setattr(trends, "_copy_year_lines_numbered", lambda *args: copies.append(args) or numbered_copy(*args))
-    monkeypatch.setattr(trends, "KEY_HASH", "(hash({}) % 2)")
+    numbered_copy = trend_copy._copy_year_lines_numbered
+    monkeypatch.setattr(trend_copy, "_copy_year_lines_numbered",
+                        lambda *args: copies.append(args) or numbered_copy(*args))
+    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 2)")
     numbered = build(tmp_path, CROSS_YEAR, list(diagnostics.CONTRACTS), as_of="2025-03-15", trend_months=4)
     assert [args[3] for args in copies] == [2024, 2025]  # the years of the three earlier month ends
     trend = f"SELECT period_end, {COLUMNS} FROM marts.benchmark_trends"
@@ -85,7 +86,7 @@ def test_the_month_ends_are_the_same_whether_keys_are_hashed_or_numbered(warehou
 def test_the_scratch_copy_hashes_keys_one_to_one_and_keeps_missing_keys_missing(tmp_path, monkeypatch):
     import duckdb
 
-    from pipelines.benchmarks import trends
+    from pipelines.benchmarks import trend_copy
     from pipelines.benchmarks.scratch import scratch_databases
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
@@ -95,22 +96,22 @@ def test_the_scratch_copy_hashes_keys_one_to_one_and_keeps_missing_keys_missing(
                 "CASE WHEN i % 3 > 0 THEN 'trajectory ' || (i % 600) END AS trajectory_key, "
                 "DATE '2025-01-01' + CAST(i % 300 AS INTEGER) AS service_date, 2025 AS year, "
                 "i % 3 > 0 AS counts_as_activity FROM range(1000) AS t(i)")
-    assert trends.keys_hash_one_to_one(con, "w")
+    assert trend_copy.keys_hash_one_to_one(con, "w")
     with scratch_databases(con) as warehouse:
         for hashed in (True, False):
-            trends.copy_year_lines(con, warehouse, ["client_key", "trajectory_key"], 2025, dt.date(2025, 12, 31),
+            trend_copy.copy_year_lines(con, warehouse, ["client_key", "trajectory_key"], 2025, dt.date(2025, 12, 31),
                                    hashed_keys=hashed)
             copied = con.execute("SELECT count(*), count(trajectory_key), count(DISTINCT client_key), "
                                  "count(DISTINCT trajectory_key) FROM scratch_core.trend_lines").fetchone()
             assert copied == (1000, 666, 400, 400), hashed  # trajectory i % 600 with i % 3 > 0: 400 distinct
-    monkeypatch.setattr(trends, "KEY_HASH", "(hash({}) % 399)")
-    assert not trends.keys_hash_one_to_one(con, "w")
+    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 399)")
+    assert not trend_copy.keys_hash_one_to_one(con, "w")
 
 
 def test_repeating_text_is_copied_as_an_enum_that_compares_and_sorts_as_the_text(tmp_path):
     import duckdb
 
-    from pipelines.benchmarks import trends
+    from pipelines.benchmarks import trend_copy
     from pipelines.benchmarks.scratch import scratch_databases
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
@@ -130,10 +131,10 @@ def test_repeating_text_is_copied_as_an_enum_that_compares_and_sorts_as_the_text
     as_text = con.execute(questions.format("core.claim_lines")).fetchone()
     assert as_text[:3] == (["B10", "B9", "a", "b"], "B10", "b")
     with scratch_databases(con) as warehouse:
-        encoded = trends.encode_repeating_text(con, warehouse, columns)
+        encoded = trend_copy.encode_repeating_text(con, warehouse, columns)
         assert encoded == {"code": "scratch_core.trend_code", "empty": "scratch_core.trend_empty"}
         for hashed in (True, False):
-            trends.copy_year_lines(con, warehouse, columns, 2025, dt.date(2025, 12, 31), hashed, encoded)
+            trend_copy.copy_year_lines(con, warehouse, columns, 2025, dt.date(2025, 12, 31), hashed, encoded)
             assert con.execute("SELECT typeof(code), typeof(claim_id) FROM scratch_core.trend_lines LIMIT 1"
                                ).fetchone() == ("ENUM('B10', 'B9', 'a', 'b')", "VARCHAR")
             assert con.execute(questions.format("scratch_core.trend_lines")).fetchone() == as_text, hashed

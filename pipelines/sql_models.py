@@ -65,10 +65,13 @@ class SqlModel:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        code = _COMMENT.sub("", self.path.read_text(encoding="utf-8"))
-        found = {f"{s.lower()}.{t.lower()}" for s, t in _TABLE_REFERENCE.findall(code)}
-        found.discard(self.table)
-        return tuple(sorted(found))
+        return tuple(sorted(tables_read(self.path.read_text(encoding="utf-8")) - {self.table}))
+
+
+def tables_read(sql: str) -> set[str]:
+    """The ``schema.table`` names of the warehouse that ``sql`` names outside its comments."""
+    code = _COMMENT.sub("", sql)
+    return {f"{s.lower()}.{t.lower()}" for s, t in _TABLE_REFERENCE.findall(code)}
 
 
 def models(schema: str, sql_dir: Path = SQL_DIR) -> list[SqlModel]:

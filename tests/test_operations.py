@@ -112,8 +112,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.provider_years: added new loads, "
                                                 "core.trajectories: added new loads, core.trajectory_years: added "
-                                                "new loads, marts.benchmark_trends: "
-                                                "rebuilt, quality.claim_line_checks: added new loads, "
+                                                "new loads, marts.benchmark_trends: kept 2 month ends but for "
+                                                "1 changed provider, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
@@ -125,7 +125,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
                                                 "loads, core.provider_years: added new loads, "
                                                 "core.trajectories: added new loads, core.trajectory_years: added "
                                                 "new loads, marts.benchmark_trends: "
-                                                "kept 2 month ends, quality.claim_line_checks: added new loads, "
+                                                "kept 2 month ends; 1 more but for 1 changed provider, "
+                                                "quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
@@ -150,6 +151,41 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     conflicts = "SELECT string_agg(claim_id || ' ' || deliveries || ' ' || versions, ', ' ORDER BY claim_id) " \
                 "FROM staging.claim_conflicts"
     assert published_count(nightly, conflicts) == "a2 2 2, b1 2 2, x1 2 2"
+
+
+def test_a_nightly_run_recomputes_the_trend_of_per_provider_benchmarks_only_for_the_providers_it_changes(
+        tmp_path, monkeypatch):
+    # A new client of P2 in January, in stratum 2: P2's rows change at every month end, and so does P1's cost per
+    # client (the peer price of stratum 2 changes), but none of P1's benchmarks computed per provider.
+    from tests.benchmarks import test_cost_per_client as cost
+
+    late = claim("f1", "f", "2025-01-15", BEH_60, "1000.00", zvt=2, provider=P2, trajectory="F")
+    landing = write_landing(tmp_path / "landing", cost.CLAIMS, cost.CONTRACTS)
+    runs = {name: tmp_path / name for name in ("nightly", "at_once", "wrongly_declared")}
+    for data_dir in (runs["nightly"], runs["wrongly_declared"]):
+        materialize(landing, data_dir, as_of="2025-03-31", trend_months=3)
+    trend = "SELECT * FROM {}.marts.benchmark_trends"
+    p1_cost = ("SELECT list(value ORDER BY period_end) FROM marts.benchmark_trends "
+               f"WHERE benchmark = 'cost_per_client' AND provider_agb = '{P1}'")
+    p1_cost_before = published_count(runs["nightly"], p1_cost)
+    write_csv(landing / "claims_2.csv", [late], CLAIMS.columns)
+    materialize(landing, runs["nightly"], as_of="2025-03-31", trend_months=3)
+    materialize(landing, runs["at_once"], as_of="2025-03-31", trend_months=3)
+
+    how = "SELECT how FROM quality.model_builds WHERE model = 'marts.benchmark_trends'"
+    assert published_count(runs["nightly"], how) == "kept 2 month ends but for 1 changed provider"
+    assert same_rows(runs["nightly"], runs["at_once"], trend)
+    assert published_count(runs["at_once"], p1_cost) != p1_cost_before  # moved with P2's new client
+
+    # Declared per provider, the cost per client would keep P1's stale rows: the comparison above would fail.
+    import dataclasses
+
+    import pipelines.benchmarks.assets as benchmark_assets
+    declared = tuple(dataclasses.replace(b, per_provider=True) if b.name == "cost_per_client" else b
+                     for b in benchmark_assets.benchmarks())
+    monkeypatch.setattr(benchmark_assets, "benchmarks", lambda: declared)
+    materialize(landing, runs["wrongly_declared"], as_of="2025-03-31", trend_months=3)
+    assert not same_rows(runs["wrongly_declared"], runs["at_once"], trend)
 
 
 def test_a_failed_run_leaves_the_published_warehouse_as_it_was(tmp_path):

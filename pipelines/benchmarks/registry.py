@@ -1,7 +1,8 @@
 """The benchmark registry: every ``sql/marts/<name>.sql`` with a ``<name>.yml`` beside it is a benchmark.
 
 The YAML is the benchmark's short metadata (title, definition, unit, direction, policy source, which columns
-hold numerator, denominator, value and threshold, and which profile parameters it reads). Everything generic —
+hold numerator, denominator, value and threshold, and which profile parameters it reads; ``per_provider: true``
+when a provider's rows depend only on its own lines and contracts, not on other providers'). Everything generic —
 the Dagster assets, the long-format results table, the scorecard, the dashboard pages, the docs — is driven by
 this registry, so adding a benchmark means adding those two files and its parameters in the profiles.
 """
@@ -40,6 +41,10 @@ class Benchmark:
     why_it_matters: str
     parameters: tuple[str, ...]
     model: SqlModel
+    # A provider's rows depend only on its own lines and contracts (and the policy): a nightly run recomputes its
+    # trend for the providers whose lines changed only. False (the default) when it compares providers, as the
+    # cost per client does with its peer prices; tests/benchmarks/test_trends.py checks every true.
+    per_provider: bool = False
     columns: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # COMMENT ON COLUMN texts
 
     @property
@@ -69,6 +74,8 @@ def load_benchmarks(sql_dir: Path = SQL_DIR) -> list[Benchmark]:
             raise RegistryError(f"{meta_path}: missing field(s) {', '.join(missing)}")
         if meta["unit"] not in UNITS or meta["direction"] not in DIRECTIONS:
             raise RegistryError(f"{meta_path}: unit must be one of {UNITS}, direction one of {DIRECTIONS}")
+        if not isinstance(meta.get("per_provider", False), bool):
+            raise RegistryError(f"{meta_path}: per_provider must be true or false")
         out.append(Benchmark(
             name=meta_path.stem,
             title=meta["title"],
@@ -85,6 +92,7 @@ def load_benchmarks(sql_dir: Path = SQL_DIR) -> list[Benchmark]:
             why_it_matters=meta.get("why_it_matters", ""),
             parameters=tuple(meta["parameters"]),
             model=SqlModel("marts", meta_path.stem, sql_path),
+            per_provider=meta.get("per_provider", False),
             columns=dict(meta.get("columns") or {}),
         ))
     return out

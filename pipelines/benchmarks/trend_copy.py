@@ -77,14 +77,15 @@ def encode_repeating_text(con: duckdb.DuckDBPyConnection, warehouse: str, column
 
 
 def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
-                    last_end: date, hashed_keys: bool = True, encoded: dict[str, str] | None = None) -> None:
-    """scratch_core.trend_lines: the lines year ``year``'s results up to ``last_end`` depend on (see above), with
-    integer surrogate keys: ``KEY_HASH`` of the key when ``hashed_keys`` (the caller checked that it is one-to-one:
-    :func:`keys_hash_one_to_one`), else a number per distinct key; the ``encoded`` columns as their ENUM type
-    (:func:`encode_repeating_text`)."""
+                    last_end: date, hashed_keys: bool = True, encoded: dict[str, str] | None = None,
+                    providers: list[str] | None = None) -> None:
+    """scratch_core.trend_lines: the lines year ``year``'s results up to ``last_end`` depend on (see above), of
+    the ``providers`` only when given, with integer surrogate keys: ``KEY_HASH`` of the key when ``hashed_keys``
+    (the caller checked that it is one-to-one: :func:`keys_hash_one_to_one`), else a number per distinct key; the
+    ``encoded`` columns as their ENUM type (:func:`encode_repeating_text`)."""
     encoded = encoded or {}
     if not hashed_keys:
-        _copy_year_lines_numbered(con, warehouse, columns, year, last_end, encoded)
+        _copy_year_lines_numbered(con, warehouse, columns, year, last_end, encoded, providers)
         return
 
     def surrogate(column: str) -> str:  # NULL stays NULL (a line without a trajectory)
@@ -93,23 +94,28 @@ def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: lis
     selected = [f"{surrogate(c)} AS {c}" if c in SURROGATE_KEYS else _as_copied(c, encoded) for c in columns]
     # One pass, no join on the text keys: the active trajectories are matched on their hash as well.
     _pick_year_lines(con, "TABLE scratch_core.trend_lines", warehouse, selected, surrogate("trajectory_key"), year,
-                     last_end)
+                     last_end, providers)
 
 
 def _pick_year_lines(con: duckdb.DuckDBPyConnection, target: str, warehouse: str, selected: list[str],
-                     trajectory: str, year: int, last_end: date) -> None:
+                     trajectory: str, year: int, last_end: date, providers: list[str] | None) -> None:
     """CREATE ``target`` with the ``selected`` expressions of the lines year ``year``'s results up to ``last_end``
     depend on: the year's lines, and the earlier activity lines whose ``trajectory`` (an expression of the
-    trajectory key) is that of an activity line of the year."""
+    trajectory key) is that of an activity line of the year; of the ``providers`` only, when given."""
     source = f'"{warehouse}".core.claim_lines'
+    params = {"year": year, "last_end": last_end}
+    of_providers = ""
+    if providers is not None:
+        of_providers = "AND provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+        params["providers"] = providers
     con.execute(
         f"""CREATE OR REPLACE {target} AS
         SELECT {", ".join(selected)} FROM {source}
-        WHERE service_date <= $last_end
+        WHERE service_date <= $last_end {of_providers}
           AND (year = $year OR (counts_as_activity AND year < $year AND {trajectory} IN (
               SELECT {trajectory} FROM {source}
-              WHERE counts_as_activity AND year = $year AND service_date <= $last_end)))""",
-        {"year": year, "last_end": last_end},
+              WHERE counts_as_activity AND year = $year AND service_date <= $last_end {of_providers})))""",
+        params,
     )
 
 
@@ -120,8 +126,8 @@ def _as_copied(column: str, encoded: dict[str, str], table: str = "") -> str:
 
 
 def _copy_year_lines_numbered(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
-                              last_end: date, encoded: dict[str, str]) -> None:
-    _pick_year_lines(con, "TEMP TABLE trend_picked", warehouse, columns, "trajectory_key", year, last_end)
+                              last_end: date, encoded: dict[str, str], providers: list[str] | None) -> None:
+    _pick_year_lines(con, "TEMP TABLE trend_picked", warehouse, columns, "trajectory_key", year, last_end, providers)
     selected = []
     joins = []
     for column in columns:

@@ -22,25 +22,30 @@ What keeps it fast (a month end costs a few seconds at ten million lines, not a 
 * A nightly run keeps the rows of the month ends before the earliest service date its new files change
   (sql/changes/marts.benchmark_trends.sql), when the SQL, the policy parameters, the reference tables and the way
   core.claim_lines was built are unchanged (a fingerprint in quality.model_builds): such a month end reads only
-  lines that did not change.
+  lines that did not change. At the later month ends it keeps the rows of the benchmarks declared ``per_provider``
+  (registry.py) for the providers those files do not change, and computes them again from the changed providers'
+  lines alone; the other benchmarks (those that compare providers) from every provider's lines, with only the core
+  models they read (:class:`MonthEndPlan`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import groupby
 
 import duckdb
 
 from pipelines.benchmarks.registry import Benchmark
+from pipelines.benchmarks.results import results_sql
+from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
+from pipelines.benchmarks.trend_copy import columns_read, copy_year_lines, encode_repeating_text, keys_hash_one_to_one
 from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, create_changed_claims,
                                    drop_changed_claims, input_fingerprint, loads_reflected_by, record_build,
                                    recorded_builds)
-from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
-from pipelines.benchmarks.trend_copy import columns_read, copy_year_lines, encode_repeating_text, keys_hash_one_to_one
-from pipelines.sql_models import SqlModel, in_dependency_order, models
+from pipelines.sql_models import SqlModel, in_dependency_order, models, tables_read
 
 # Core tables the trend takes as they are (claim_lines filtered to the month end) instead of rebuilding.
 TAKEN_AS_IS = {"claim_lines", "run_parameters", "policy_parameters"}
@@ -79,6 +84,15 @@ def _reading_across_years(scratch_sql: str) -> str:
     return re.sub(r"\bscratch_core\.claim_lines\b", ACROSS_YEARS_INPUT, scratch_sql)
 
 
+@dataclass(frozen=True)
+class MonthEndPlan:
+    """What a build does at each month end before the as-of date (whose rows are the run's published results)."""
+    kept: list[date] = field(default_factory=list)        # every row kept from the previous build
+    per_provider: list[date] = field(default_factory=list)  # per-provider benchmarks keep the unchanged providers
+    changed_providers: list[str] = field(default_factory=list)  # ... whose rows are computed again
+    full: list[date] = field(default_factory=list)        # computed again for every benchmark and provider
+
+
 def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], months: int,
                  full_rebuild: bool = False) -> int:
     (as_of,) = con.execute("SELECT as_of FROM core.run_parameters").fetchone()
@@ -91,8 +105,13 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     build = Build(_fingerprint(con, core_models, items, sql_texts, builds),
                   loads_reflected_by("core.claim_lines", builds, con), as_of)
     previous = builds.get(TRENDS_TABLE)
-    kept = [] if full_rebuild else _reusable_month_ends(con, build, previous, ends)
-    kept_rows = _recreate_keeping(con, kept)
+    earlier = [end for end in ends if end != as_of]
+    plan = MonthEndPlan(full=earlier) if full_rebuild else _plan(con, build, previous, earlier)
+    per_provider = tuple(b for b in items if b.per_provider)
+    comparing = tuple(b for b in items if not b.per_provider)
+    if not per_provider:  # nothing to keep per provider: the month ends are computed again for all
+        plan = MonthEndPlan(kept=plan.kept, full=sorted(plan.full + plan.per_provider))
+    kept_rows = _recreate_keeping(con, plan, [b.name for b in per_provider])
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -102,56 +121,129 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         FROM marts.benchmark_results WHERE year = $year""",
         {"month": as_of.month, "as_of": as_of, "year": as_of.year},
     )
-    earlier = [end for end in ends if end != as_of and end not in kept]
-    across_years = spanning_years(con, [*core_models, *(b.model for b in items)])
+    recomputed = sorted(plan.full + plan.per_provider)
+    month_end = _MonthEnd(core_models, spanning_years(con, [*core_models, *(b.model for b in items)]))
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
-        hashed_keys = bool(earlier) and keys_hash_one_to_one(con, warehouse)
-        encoded = encode_repeating_text(con, warehouse, columns) if earlier else {}
-        for year, year_ends in groupby(earlier, key=lambda end: end.year):
+        hashed_keys = bool(recomputed) and keys_hash_one_to_one(con, warehouse)
+        encoded = encode_repeating_text(con, warehouse, columns) if recomputed else {}
+        for year, year_ends in groupby(recomputed, key=lambda end: end.year):
             year_ends = list(year_ends)
-            copy_year_lines(con, warehouse, columns, year, max(year_ends), hashed_keys, encoded)
-            for period_end in year_ends:
-                con.execute(
-                    "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
-                    "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "
-                    "FROM core.run_parameters",
-                    {"period_end": period_end},
-                )
-                con.execute(f"CREATE OR REPLACE VIEW {ACROSS_YEARS_INPUT} AS SELECT l.* "
-                            "FROM scratch_core.trend_lines AS l, scratch_core.run_parameters AS p "
-                            "WHERE l.service_date <= p.as_of")
-                con.execute(f"CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT * FROM {ACROSS_YEARS_INPUT} "
-                            f"WHERE year = {year}")
-                rebuild(con, core_models, items, rewrite=lambda model, sql: (
-                    _reading_across_years(sql) if model.table in across_years else sql))
-                con.execute(
-                    f"""INSERT INTO marts.benchmark_trends
-                    SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator,
-                           denominator, value, threshold, meets_norm, volume
-                    FROM ({results_sql_in_scratch(items)}) AS r
-                    WHERE r.year = $year""",
-                    {"month": period_end.month, "period_end": period_end, "year": year},
-                )
-            con.execute("DROP VIEW scratch_core.claim_lines")
-            con.execute(f"DROP VIEW {ACROSS_YEARS_INPUT}")
-            con.execute("DROP TABLE scratch_core.trend_lines")
+            # every provider's lines: the month ends computed again in full, and the benchmarks that compare
+            # providers at the others
+            for_all = [(end, items if end in plan.full else comparing) for end in year_ends
+                       if end in plan.full or comparing]
+            if for_all:
+                copy_year_lines(con, warehouse, columns, year, max(end for end, _ in for_all), hashed_keys, encoded)
+                for end, end_items in for_all:
+                    month_end.compute(con, end, end_items)
+            # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others
+            partial = [end for end in year_ends if end in plan.per_provider]
+            if partial and plan.changed_providers:
+                copy_year_lines(con, warehouse, columns, year, max(partial), hashed_keys, encoded,
+                                plan.changed_providers)
+                for end in partial:
+                    month_end.compute(con, end, per_provider, plan.changed_providers)
+            month_end.drop_inputs(con)
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
-    new_loads = len(set(build.loads) - set(previous.loads)) if kept else len(build.loads)
-    record_build(con, TRENDS_TABLE, build, f"kept {len(kept)} month ends" if kept else REBUILT, new_loads,
-                 rows - kept_rows)
+    reused = plan.kept or plan.per_provider
+    new_loads = len(set(build.loads) - set(previous.loads)) if reused else len(build.loads)
+    record_build(con, TRENDS_TABLE, build, _how(plan), new_loads, rows - kept_rows)
     return rows
 
 
-def _recreate_keeping(con: duckdb.DuckDBPyConnection, kept: list[date]) -> int:
-    """An empty marts.benchmark_trends but for the rows of the ``kept`` month ends; returns their number."""
-    if kept:
-        con.execute("CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends "
-                    "WHERE period_end IN (SELECT unnest(CAST(? AS DATE[])))", [kept])
+class _MonthEnd:
+    """A month end's scratch run over scratch_core.trend_lines (pipelines/benchmarks/trend_copy.py)."""
+
+    def __init__(self, core_models: list[SqlModel], across_years: set[str]) -> None:
+        self.core_models = core_models
+        self.across_years = across_years
+
+    def compute(self, con: duckdb.DuckDBPyConnection, period_end: date, items: tuple[Benchmark, ...],
+                providers: list[str] | None = None) -> None:
+        """Insert the rows of the ``items`` (of the ``providers`` only, when given) at ``period_end``, computed with
+        the core models they read."""
+        con.execute(
+            "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
+            "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "
+            "FROM core.run_parameters",
+            {"period_end": period_end},
+        )
+        con.execute(f"CREATE OR REPLACE VIEW {ACROSS_YEARS_INPUT} AS SELECT l.* "
+                    "FROM scratch_core.trend_lines AS l, scratch_core.run_parameters AS p "
+                    "WHERE l.service_date <= p.as_of")
+        con.execute(f"CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT * FROM {ACROSS_YEARS_INPUT} "
+                    f"WHERE year = {period_end.year}")
+        rebuild(con, models_read(self.core_models, items), items, rewrite=lambda model, sql: (
+            _reading_across_years(sql) if model.table in self.across_years else sql))
+        params = {"month": period_end.month, "period_end": period_end, "year": period_end.year}
+        of_providers = ""
+        if providers is not None:
+            of_providers = "AND r.provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+            params["providers"] = providers
+        con.execute(
+            f"""INSERT INTO marts.benchmark_trends
+            SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator,
+                   denominator, value, threshold, meets_norm, volume
+            FROM ({results_sql_in_scratch(items)}) AS r
+            WHERE r.year = $year {of_providers}""",
+            params,
+        )
+
+    @staticmethod
+    def drop_inputs(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("DROP VIEW IF EXISTS scratch_core.claim_lines")
+        con.execute(f"DROP VIEW IF EXISTS {ACROSS_YEARS_INPUT}")
+        con.execute("DROP TABLE IF EXISTS scratch_core.trend_lines")
+
+
+def models_read(core_models: list[SqlModel], items: tuple[Benchmark, ...]) -> list[SqlModel]:
+    """The ``core_models`` the benchmarks and their long results read, directly or through other core models, in
+    the given order."""
+    by_table = {m.table: m for m in core_models}
+    read: set[str] = set()
+    todo = [*(table for b in items for table in b.model.inputs), *tables_read(results_sql(items))]
+    while todo:
+        table = todo.pop()
+        if table in by_table and table not in read:
+            read.add(table)
+            todo.extend(by_table[table].inputs)
+    return [m for m in core_models if m.table in read]
+
+
+def _how(plan: MonthEndPlan) -> str:
+    """How the build went, for quality.model_builds."""
+    if not plan.kept and not plan.per_provider:
+        return REBUILT
+
+    def counted(number: int, thing: str) -> str:
+        return f"{number} {thing}{'' if number == 1 else 's'}"
+
+    but_for = f"but for {counted(len(plan.changed_providers), 'changed provider')}"
+    if not plan.per_provider:
+        return f"kept {counted(len(plan.kept), 'month end')}"
+    if not plan.kept:
+        return f"kept {counted(len(plan.per_provider), 'month end')} {but_for}"
+    return f"kept {counted(len(plan.kept), 'month end')}; {len(plan.per_provider)} more {but_for}"
+
+
+def _recreate_keeping(con: duckdb.DuckDBPyConnection, plan: MonthEndPlan, per_provider: list[str]) -> int:
+    """An empty marts.benchmark_trends but for the rows the ``plan`` keeps; returns their number."""
+    keeps = bool(plan.kept or plan.per_provider)
+    if keeps:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends
+            WHERE period_end IN (SELECT unnest(CAST($kept AS DATE[])))
+               OR (period_end IN (SELECT unnest(CAST($per_provider_ends AS DATE[])))
+                   AND benchmark IN (SELECT unnest(CAST($per_provider AS VARCHAR[])))
+                   AND provider_agb NOT IN (SELECT unnest(CAST($changed AS VARCHAR[]))))""",
+            {"kept": plan.kept, "per_provider_ends": plan.per_provider, "per_provider": per_provider,
+             "changed": plan.changed_providers},
+        )
     # until this build is recorded at the end, a run that stops half-way leaves no record to reuse rows from
     con.execute("DELETE FROM quality.model_builds WHERE model = ?", [TRENDS_TABLE])
     con.execute(TRENDS_DDL)
-    if kept:
+    if keeps:
         con.execute("INSERT INTO marts.benchmark_trends SELECT * FROM trends_kept")
         con.execute("DROP TABLE trends_kept")
     return con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
@@ -168,16 +260,19 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, core_models: list[SqlModel], it
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
 
-def _reusable_month_ends(con: duckdb.DuckDBPyConnection, build: Build, previous: Build | None,
-                         ends: list[date]) -> list[date]:
-    """Month ends whose rows the previous run computed from the same SQL, policy and reference tables, and that
-    lie before the earliest service date the files loaded since then change (sql/changes/marts.benchmark_trends.sql)."""
+def _plan(con: duckdb.DuckDBPyConnection, build: Build, previous: Build | None, earlier: list[date]) -> MonthEndPlan:
+    """Which of the ``earlier`` month ends keep rows of the previous build: those it computed from the same SQL,
+    policy and reference tables. One before the earliest service date the files loaded since then change keeps
+    every row; a later one the rows of the per-provider benchmarks for the providers those files do not change
+    (sql/changes/marts.benchmark_trends.sql)."""
     if previous is None or previous.fingerprint != build.fingerprint or not set(previous.loads) <= set(build.loads):
-        return []
+        return MonthEndPlan(full=earlier)
     create_changed_claims(con, [load_id for load_id in build.loads if load_id not in set(previous.loads)])
-    (earliest_change,) = con.execute(changes_sql_for(TRENDS_TABLE)).fetchone()
+    changes = con.execute(changes_sql_for(TRENDS_TABLE)).fetchall()
     drop_changed_claims(con)
+    earliest_change = min((changed for _, changed in changes if changed is not None), default=None)
     computed = {end for (end,) in con.execute("SELECT DISTINCT period_end FROM marts.benchmark_trends").fetchall()}
-    return [end for end in ends if end in computed and end != build.as_of
-            and (earliest_change is None or end < earliest_change)]
-
+    kept = [end for end in earlier if end in computed and (earliest_change is None or end < earliest_change)]
+    return MonthEndPlan(kept=kept, per_provider=[end for end in earlier if end in computed and end not in kept],
+                        changed_providers=sorted(provider for provider, _ in changes if provider is not None),
+                        full=[end for end in earlier if end not in computed])

@@ -138,3 +138,61 @@ def test_repeating_text_is_copied_as_an_enum_that_compares_and_sorts_as_the_text
             assert con.execute("SELECT typeof(code), typeof(claim_id) FROM scratch_core.trend_lines LIMIT 1"
                                ).fetchone() == ("ENUM('B10', 'B9', 'a', 'b')", "VARCHAR")
             assert con.execute(questions.format("scratch_core.trend_lines")).fetchone() == as_text, hashed
+
+
+def test_a_benchmark_declared_per_provider_gives_a_provider_its_rows_from_its_own_lines_alone(tmp_path):
+    # What a nightly run relies on when it recomputes such a benchmark's trend for the changed providers only
+    # (registry.py, per_provider). The cost per client compares providers (peer prices): not declared, and here
+    # its rows do change without the other providers' lines, which shows the check can tell.
+    import duckdb
+
+    from pipelines.benchmarks import trends
+    from pipelines.benchmarks.registry import benchmarks
+    from pipelines.benchmarks.scratch import scratch_databases
+    from pipelines.benchmarks.trend_copy import copy_year_lines
+    from pipelines.sql_models import in_dependency_order, models
+    from tests.benchmarks import test_cost_per_client as cost
+    from tests.builders import P1, build
+
+    prefixed = [{**c, "claim_id": "c-" + c["claim_id"],
+                 "related_claim_id": c["related_claim_id"] and "c-" + c["related_claim_id"]} for c in cost.CLAIMS]
+    build(tmp_path, [*CLAIMS, *prefixed], CONTRACTS, as_of="2025-03-31").close()
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"))
+    items = benchmarks()
+    core_models = [m for m in in_dependency_order(models("core")) if m.name not in trends.TAKEN_AS_IS]
+    month_end = trends._MonthEnd(core_models, trends.spanning_years(con, [*core_models, *(b.model for b in items)]))
+    columns = [c for (c,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                                         "'core' AND table_name = 'claim_lines' ORDER BY ordinal_position").fetchall()]
+    end = dt.date(2025, 2, 28)
+
+    def rows_of_p1(providers):
+        con.execute(trends.TRENDS_DDL)
+        with scratch_databases(con) as warehouse:
+            con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
+            copy_year_lines(con, warehouse, columns, 2025, end, providers=providers)
+            month_end.compute(con, end, items, providers)
+        return rows(con, f"SELECT {COLUMNS} FROM marts.benchmark_trends WHERE provider_agb = ? ORDER BY benchmark",
+                    [P1])
+
+    from_all_lines, from_own_lines = rows_of_p1(None), rows_of_p1([P1])
+    assert {r["benchmark"] for r in from_all_lines} == {b.name for b in items}
+    for b in items:
+        same = [r for r in from_all_lines if r["benchmark"] == b.name] == \
+            [r for r in from_own_lines if r["benchmark"] == b.name]
+        assert same == b.per_provider, f"{b.name}: per_provider is {b.per_provider} in its .yml"
+    con.close()
+
+
+def test_per_provider_must_be_true_or_false(tmp_path):
+    from pipelines.benchmarks.registry import RegistryError, load_benchmarks
+
+    marts = tmp_path / "marts"
+    marts.mkdir()
+    (marts / "x.sql").write_text("SELECT 1", encoding="utf-8")
+    meta = ("title: X\ndefinition: x\nunit: share\ndirection: higher_is_better\nvalue_column: v\n"
+            "numerator_column: n\ndenominator_column: d\nnorm: v >= threshold\npolicy_source: p\nparameters: []\n")
+    (marts / "x.yml").write_text(meta + "per_provider: yes please\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="x.yml: per_provider must be true or false"):
+        load_benchmarks(tmp_path)
+    (marts / "x.yml").write_text(meta, encoding="utf-8")
+    assert load_benchmarks(tmp_path)[0].per_provider is False

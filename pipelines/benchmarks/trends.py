@@ -134,14 +134,16 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
             for_all = [(end, items if end in plan.full else comparing) for end in year_ends
                        if end in plan.full or comparing]
             if for_all:
-                copy_year_lines(con, warehouse, columns, year, max(end for end, _ in for_all), hashed_keys, encoded)
+                read = items if any(end in plan.full for end in year_ends) else comparing
+                copy_year_lines(con, warehouse, month_end.columns_read(con, read), year,
+                                max(end for end, _ in for_all), hashed_keys, encoded)
                 for end, end_items in for_all:
                     month_end.compute(con, end, end_items)
             # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others
             partial = [end for end in year_ends if end in plan.per_provider]
             if partial and plan.changed_providers:
-                copy_year_lines(con, warehouse, columns, year, max(partial), hashed_keys, encoded,
-                                plan.changed_providers)
+                copy_year_lines(con, warehouse, month_end.columns_read(con, per_provider), year, max(partial),
+                                hashed_keys, encoded, plan.changed_providers)
                 for end in partial:
                     month_end.compute(con, end, per_provider, plan.changed_providers)
             month_end.drop_inputs(con)
@@ -189,6 +191,11 @@ class _MonthEnd:
             WHERE r.year = $year {of_providers}""",
             params,
         )
+
+    def columns_read(self, con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...]) -> list[str]:
+        """The columns of core.claim_lines that the ``items`` and the core models they read name."""
+        sql = [m.sql for m in models_read(self.core_models, items)] + [b.model.sql for b in items]
+        return columns_read(con, "core.claim_lines", [*sql, results_sql_in_scratch(items)])
 
     @staticmethod
     def drop_inputs(con: duckdb.DuckDBPyConnection) -> None:

@@ -43,7 +43,7 @@ class Benchmark:
     model: SqlModel
     # A provider's rows depend only on its own lines and contracts (and the policy): a nightly run recomputes its
     # trend for the providers whose lines changed only. False (the default) when it compares providers, as the
-    # cost per client does with its peer prices; tests/benchmarks/test_trends.py checks every true.
+    # cost per client does with its peer prices; tests/benchmarks/test_trends.py checks each true on an extract.
     per_provider: bool = False
     columns: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # COMMENT ON COLUMN texts
 

@@ -73,8 +73,10 @@ def materialize(landing: Path, data_dir: Path, *, policy: str = "default", as_of
                                 trend_months=trend_months, threads=1, memory_limit="1GB")
     assets = all_assets()
     selection = dg.AssetSelection.all() - dg.AssetSelection.groups("dashboards")
-    return dg.materialize(assets, selection=selection, resources={"settings": settings},
-                          instance=dg.DagsterInstance.ephemeral(), raise_on_error=True)
+    result = dg.materialize(assets, selection=selection, resources={"settings": settings},
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=True)
+    settings.warehouse.wait_for_working_copy()  # made in the background after publishing, as the CLI waits for it
+    return result
 
 
 def build(tmp_path: Path, claims: list[dict], contracts: list[dict] = (), **options) -> duckdb.DuckDBPyConnection:

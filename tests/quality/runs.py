@@ -27,8 +27,10 @@ def materialize_with_checks(landing: Path, data_dir: Path, **options) -> dg.Exec
     settings = PipelineSettings(landing_dir=str(landing), data_dir=str(data_dir), trend_months=1, threads=1,
                                 memory_limit="1GB", **options)
     selection = dg.AssetSelection.all() - dg.AssetSelection.groups("dashboards")
-    return dg.materialize([*all_assets(), *quality_checks()], selection=selection, resources={"settings": settings},
-                          instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = dg.materialize([*all_assets(), *quality_checks()], selection=selection, resources={"settings": settings},
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    settings.warehouse.wait_for_working_copy()  # made in the background after publishing, as the CLI waits for it
+    return result
 
 
 def run_record(result: dg.ExecuteInProcessResult) -> dict:

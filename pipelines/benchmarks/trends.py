@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from itertools import groupby
 
 import duckdb
@@ -107,11 +109,10 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     previous = builds.get(TRENDS_TABLE)
     earlier = [end for end in ends if end != as_of]
     plan = MonthEndPlan(full=earlier) if full_rebuild else _plan(con, build, previous, earlier)
-    per_provider = tuple(b for b in items if b.per_provider)
-    comparing = tuple(b for b in items if not b.per_provider)
+    per_provider = [b.name for b in items if b.per_provider]
     if not per_provider:  # nothing to keep per provider: the month ends are computed again for all
         plan = MonthEndPlan(kept=plan.kept, full=sorted(plan.full + plan.per_provider))
-    kept_rows = _recreate_keeping(con, plan, [b.name for b in per_provider])
+    kept_rows = _recreate_keeping(con, plan, per_provider)
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -128,30 +129,37 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         hashed_keys = bool(recomputed) and keys_hash_one_to_one(con, warehouse)
         encoded = encode_repeating_text(con, warehouse, columns) if recomputed else {}
         for year, year_ends in groupby(recomputed, key=lambda end: end.year):
-            year_ends = list(year_ends)
-            # every provider's lines: the month ends computed again in full, and the benchmarks that compare
-            # providers at the others
-            for_all = [(end, items if end in plan.full else comparing) for end in year_ends
-                       if end in plan.full or comparing]
-            if for_all:
-                read = items if any(end in plan.full for end in year_ends) else comparing
-                copy_year_lines(con, warehouse, month_end.columns_read(con, read), year,
-                                max(end for end, _ in for_all), hashed_keys, encoded)
-                for end, end_items in for_all:
-                    month_end.compute(con, end, end_items)
-            # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others
-            partial = [end for end in year_ends if end in plan.per_provider]
-            if partial and plan.changed_providers:
-                copy_year_lines(con, warehouse, month_end.columns_read(con, per_provider), year, max(partial),
-                                hashed_keys, encoded, plan.changed_providers)
-                for end in partial:
-                    month_end.compute(con, end, per_provider, plan.changed_providers)
-            month_end.drop_inputs(con)
+            copy = partial(copy_year_lines, con, warehouse, year=year, hashed_keys=hashed_keys, encoded=encoded)
+            _recompute_year(con, month_end, copy, list(year_ends), plan, items)
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
     reused = plan.kept or plan.per_provider
     new_loads = len(set(build.loads) - set(previous.loads)) if reused else len(build.loads)
     record_build(con, TRENDS_TABLE, build, _how(plan), new_loads, rows - kept_rows)
     return rows
+
+
+def _recompute_year(con: duckdb.DuckDBPyConnection, month_end: _MonthEnd, copy: Callable[..., None],
+                    year_ends: list[date], plan: MonthEndPlan, items: tuple[Benchmark, ...]) -> None:
+    """Insert the rows the ``plan`` computes again at the month ends of one year; ``copy(columns, last_end=...,
+    providers=...)`` makes that year's scratch_core.trend_lines (trend_copy.copy_year_lines)."""
+    per_provider = tuple(b for b in items if b.per_provider)
+    comparing = tuple(b for b in items if not b.per_provider)
+    # every provider's lines: the month ends computed again in full, and the benchmarks that compare providers
+    # at the others
+    for_all = [(end, items if end in plan.full else comparing) for end in year_ends if end in plan.full or comparing]
+    if for_all:
+        read = items if any(end in plan.full for end in year_ends) else comparing
+        copy(month_end.columns_read(con, read), last_end=max(end for end, _ in for_all))
+        for end, end_items in for_all:
+            month_end.compute(con, end, end_items)
+    # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others
+    per_provider_ends = [end for end in year_ends if end in plan.per_provider]
+    if per_provider_ends and plan.changed_providers:
+        copy(month_end.columns_read(con, per_provider), last_end=max(per_provider_ends),
+             providers=plan.changed_providers)
+        for end in per_provider_ends:
+            month_end.compute(con, end, per_provider, plan.changed_providers)
+    month_end.drop_inputs(con)
 
 
 class _MonthEnd:

@@ -63,6 +63,11 @@ CREATE OR REPLACE TABLE marts.benchmark_trends (
 """
 
 
+def scratch_core_models() -> list[SqlModel]:
+    """The core models a month end rebuilds (all but ``TAKEN_AS_IS``), in dependency order."""
+    return [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
+
+
 def month_ends(as_of: date, months: int) -> list[date]:
     """The last ``months`` month ends up to ``as_of``, oldest first; the as-of month ends at the as-of date."""
     ends = [as_of]
@@ -94,12 +99,17 @@ class MonthEndPlan:
     changed_providers: list[str] = field(default_factory=list)  # ... whose rows are computed again
     full: list[date] = field(default_factory=list)        # computed again for every benchmark and provider
 
+    @property
+    def reuses_rows(self) -> bool:
+        """Whether the build keeps rows of the previous one."""
+        return bool(self.kept or self.per_provider)
+
 
 def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], months: int,
                  full_rebuild: bool = False) -> int:
     (as_of,) = con.execute("SELECT as_of FROM core.run_parameters").fetchone()
     con.execute(MODEL_BUILDS_DDL)
-    core_models: list[SqlModel] = [m for m in in_dependency_order(models("core")) if m.name not in TAKEN_AS_IS]
+    core_models = scratch_core_models()
     sql_texts = [m.sql for m in core_models] + [b.model.sql for b in items] + [results_sql_in_scratch(items)]
     ends = month_ends(as_of, months)
     builds = recorded_builds(con)
@@ -123,7 +133,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         {"month": as_of.month, "as_of": as_of, "year": as_of.year},
     )
     recomputed = sorted(plan.full + plan.per_provider)
-    month_end = _MonthEnd(core_models, spanning_years(con, [*core_models, *(b.model for b in items)]))
+    month_end = _MonthEnd.for_benchmarks(con, items)
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
         hashed_keys = bool(recomputed) and keys_hash_one_to_one(con, warehouse)
@@ -132,8 +142,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
             copy = partial(copy_year_lines, con, warehouse, year=year, hashed_keys=hashed_keys, encoded=encoded)
             _recompute_year(con, month_end, copy, list(year_ends), plan, items)
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
-    reused = plan.kept or plan.per_provider
-    new_loads = len(set(build.loads) - set(previous.loads)) if reused else len(build.loads)
+    new_loads = len(set(build.loads) - set(previous.loads)) if plan.reuses_rows else len(build.loads)
     record_build(con, TRENDS_TABLE, build, _how(plan), new_loads, rows - kept_rows)
     return rows
 
@@ -168,6 +177,12 @@ class _MonthEnd:
     def __init__(self, core_models: list[SqlModel], across_years: set[str]) -> None:
         self.core_models = core_models
         self.across_years = across_years
+
+    @classmethod
+    def for_benchmarks(cls, con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...]) -> _MonthEnd:
+        """Month ends of the ``items`` with the core models the trend rebuilds (:func:`scratch_core_models`)."""
+        core_models = scratch_core_models()
+        return cls(core_models, spanning_years(con, [*core_models, *(b.model for b in items)]))
 
     def compute(self, con: duckdb.DuckDBPyConnection, period_end: date, items: tuple[Benchmark, ...],
                 providers: list[str] | None = None) -> None:
@@ -228,7 +243,7 @@ def models_read(core_models: list[SqlModel], items: tuple[Benchmark, ...]) -> li
 
 def _how(plan: MonthEndPlan) -> str:
     """How the build went, for quality.model_builds."""
-    if not plan.kept and not plan.per_provider:
+    if not plan.reuses_rows:
         return REBUILT
 
     def counted(number: int, thing: str) -> str:
@@ -244,8 +259,7 @@ def _how(plan: MonthEndPlan) -> str:
 
 def _recreate_keeping(con: duckdb.DuckDBPyConnection, plan: MonthEndPlan, per_provider: list[str]) -> int:
     """An empty marts.benchmark_trends but for the rows the ``plan`` keeps; returns their number."""
-    keeps = bool(plan.kept or plan.per_provider)
-    if keeps:
+    if plan.reuses_rows:
         con.execute(
             """CREATE OR REPLACE TEMP TABLE trends_kept AS SELECT * FROM marts.benchmark_trends
             WHERE period_end IN (SELECT unnest(CAST($kept AS DATE[])))
@@ -258,7 +272,7 @@ def _recreate_keeping(con: duckdb.DuckDBPyConnection, plan: MonthEndPlan, per_pr
     # until this build is recorded at the end, a run that stops half-way leaves no record to reuse rows from
     con.execute("DELETE FROM quality.model_builds WHERE model = ?", [TRENDS_TABLE])
     con.execute(TRENDS_DDL)
-    if keeps:
+    if plan.reuses_rows:
         con.execute("INSERT INTO marts.benchmark_trends SELECT * FROM trends_kept")
         con.execute("DROP TABLE trends_kept")
     return con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]

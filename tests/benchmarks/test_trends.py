@@ -150,7 +150,6 @@ def test_a_benchmark_declared_per_provider_gives_a_provider_its_rows_from_its_ow
     from pipelines.benchmarks.registry import benchmarks
     from pipelines.benchmarks.scratch import scratch_databases
     from pipelines.benchmarks.trend_copy import copy_year_lines
-    from pipelines.sql_models import in_dependency_order, models
     from tests.benchmarks import test_cost_per_client as cost
     from tests.builders import P1, build
 
@@ -159,8 +158,7 @@ def test_a_benchmark_declared_per_provider_gives_a_provider_its_rows_from_its_ow
     build(tmp_path, [*CLAIMS, *prefixed], CONTRACTS, as_of="2025-03-31").close()
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"))
     items = benchmarks()
-    core_models = [m for m in in_dependency_order(models("core")) if m.name not in trends.TAKEN_AS_IS]
-    month_end = trends._MonthEnd(core_models, trends.spanning_years(con, [*core_models, *(b.model for b in items)]))
+    month_end = trends._MonthEnd.for_benchmarks(con, items)
     columns = [c for (c,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
                                          "'core' AND table_name = 'claim_lines' ORDER BY ordinal_position").fetchall()]
     end = dt.date(2025, 2, 28)

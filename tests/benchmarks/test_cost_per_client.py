@@ -39,8 +39,19 @@ def test_observed_expected_and_index(warehouse_for):
     assert p1["meets_norm"] is True
 
     p2 = one(con, "marts.cost_per_client", P2)
+    assert (p2["clients"], p2["unknown_stratum_clients"], float(p2["total_cost"])) == (2, 0, 1000.0)
     assert p2["expected_cost_per_client"] == pytest.approx((M2 + M6) / 2)
     assert p2["cost_index"] == pytest.approx(1.2) and p2["meets_norm"] is False
+
+
+def test_provider_strata_count_and_cost_each_providers_clients_per_stratum(warehouse_for):
+    con = warehouse_for(CLAIMS, CONTRACTS)
+    rows = con.execute("SELECT provider_agb, year, stratum, clients, cost FROM core.provider_strata "
+                       "ORDER BY provider_agb, stratum").fetchall()
+    # the orphan credit belongs to no active client: it is in P1's total cost, not in a stratum
+    assert [(p, y, s, n, float(c)) for p, y, s, n, c in rows] == [
+        (P1, 2025, "2", 2, 300.0), (P1, 2025, "unknown", 1, 300.0),
+        (P2, 2025, "2", 1, 400.0), (P2, 2025, "6", 1, 600.0)]
 
 
 # --- the mart's SQL alone, on core tables written directly -------------------------------------------------
@@ -56,8 +67,10 @@ def run_cost_sql(clients: list[tuple[str, str, float]]) -> dict[str, float]:
                 "stratum VARCHAR, cost DOUBLE)")
     con.executemany("INSERT INTO core.provider_clients VALUES (?, 2025, ?, ?, ?)",
                     [(p, f"k{i}", s, c) for i, (p, s, c) in enumerate(clients)])
-    con.execute("CREATE TABLE core.claim_lines AS SELECT provider_agb, year, cost AS net_amount "
-                "FROM core.provider_clients")
+    con.execute("CREATE TABLE core.provider_strata AS SELECT provider_agb, year, stratum, count(*) AS clients, "
+                "sum(cost) AS cost FROM core.provider_clients GROUP BY ALL")
+    con.execute("CREATE TABLE core.provider_years AS SELECT provider_agb, year, sum(cost) AS net_amount "
+                "FROM core.provider_clients GROUP BY ALL")
     con.execute("CREATE TABLE core.provider_years_in_scope AS SELECT DISTINCT provider_agb, year "
                 "FROM core.provider_clients")
     con.execute("CREATE TABLE core.benchmark_norms AS SELECT 'cost_per_client' AS benchmark, provider_agb, year, "

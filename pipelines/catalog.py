@@ -29,6 +29,7 @@ def column_descriptions() -> dict[str, dict]:
     per-benchmark columns, which follow from the registry.
     """
     from pipelines.benchmarks.registry import benchmarks
+    from pipelines.benchmarks.trend_inputs import described as trend_inputs_described
 
     described = yaml.safe_load(COLUMNS_FILE.read_text(encoding="utf-8")) or {}
     scorecard = described.setdefault("marts.provider_scorecard", {}).setdefault("columns", {})
@@ -36,6 +37,7 @@ def column_descriptions() -> dict[str, dict]:
         described.setdefault(b.table, {})["columns"] = b.columns
         scorecard[f"{b.name}_value"] = f"{b.title}: {b.value_column} from {b.table}"
         scorecard[f"{b.name}_meets_norm"] = f"{b.title}: meets_norm from {b.table} ({b.norm})"
+    described.update(trend_inputs_described(benchmarks(), described))
     return described
 
 

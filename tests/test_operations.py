@@ -156,7 +156,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
 def test_a_nightly_run_recomputes_the_trend_of_per_provider_benchmarks_only_for_the_providers_it_changes(
         tmp_path, monkeypatch):
     # A new client of P2 in January, in stratum 2: P2's rows change at every month end, and so does P1's cost per
-    # client (the peer price of stratum 2 changes), but none of P1's benchmarks computed per provider.
+    # client (the peer price of stratum 2 changes), but none of P1's benchmarks computed per provider. The cost per
+    # client is computed from P2's new provider rows and P1's rows kept at each month end.
     from tests.benchmarks import test_cost_per_client as cost
 
     late = claim("f1", "f", "2025-01-15", BEH_60, "1000.00", zvt=2, provider=P2, trajectory="F")
@@ -169,12 +170,32 @@ def test_a_nightly_run_recomputes_the_trend_of_per_provider_benchmarks_only_for_
                f"WHERE benchmark = 'cost_per_client' AND provider_agb = '{P1}'")
     p1_cost_before = published_count(runs["nightly"], p1_cost)
     write_csv(landing / "claims_2.csv", [late], CLAIMS.columns)
+    import pipelines.benchmarks.trends as trends
+
+    copies, copy_lines = [], trends.copy_year_lines
+
+    def spy(*args, providers=None, **kwargs):
+        copies.append(providers)
+        return copy_lines(*args, providers=providers, **kwargs)
+
+    monkeypatch.setattr(trends, "copy_year_lines", spy)
     materialize(landing, runs["nightly"], as_of="2025-03-31", trend_months=3)
+    monkeypatch.undo()
     materialize(landing, runs["at_once"], as_of="2025-03-31", trend_months=3)
 
     how = "SELECT how FROM quality.model_builds WHERE model = 'marts.benchmark_trends'"
     assert published_count(runs["nightly"], how) == "kept 2 month ends but for 1 changed provider"
+    # the cost per client too was computed from P2's lines alone, with the provider rows kept at each month end
+    assert copies == [[P2]]
+    assert published_count(runs["nightly"], "SELECT string_agg(DISTINCT CAST(period_end AS VARCHAR), ', ' ORDER BY "
+                           "CAST(period_end AS VARCHAR)) FROM quality.trend_inputs_provider_strata") == \
+        "2025-01-31, 2025-02-28"
+    assert published_count(runs["nightly"], "SELECT string_agg(table_name, ', ' ORDER BY table_name) "
+                           "FROM duckdb_tables() WHERE schema_name = 'quality' AND table_name LIKE 'trend_inputs_%'"
+                           ) == ("trend_inputs_benchmark_norms, trend_inputs_provider_strata, "
+                                 "trend_inputs_provider_years, trend_inputs_provider_years_in_scope")
     assert same_rows(runs["nightly"], runs["at_once"], trend)
+    assert same_rows(runs["nightly"], runs["at_once"], "SELECT * FROM {}.quality.trend_inputs_provider_strata")
     assert published_count(runs["at_once"], p1_cost) != p1_cost_before  # moved with P2's new client
 
     # Declared per provider, the cost per client would keep P1's stale rows: the comparison above would fail.

@@ -24,8 +24,10 @@ What keeps it fast (a month end costs a few seconds at ten million lines, not a 
   core.claim_lines was built are unchanged (a fingerprint in quality.model_builds): such a month end reads only
   lines that did not change. At the later month ends it keeps the rows of the benchmarks declared ``per_provider``
   (registry.py) for the providers those files do not change, and computes them again from the changed providers'
-  lines alone; the other benchmarks (those that compare providers) from every provider's lines, with only the core
-  models they read (:class:`MonthEndPlan`).
+  lines alone (:class:`MonthEndPlan`). The other benchmarks (those that compare providers) are computed for every
+  provider: from the provider-level core tables they read, the changed providers' computed from their lines and
+  the others' kept at each month end (pipelines/benchmarks/trend_inputs.py), or, if they read lines or clients,
+  from every provider's lines with only the core models they read.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pipelines.benchmarks.registry import Benchmark
 from pipelines.benchmarks.results import results_sql
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
 from pipelines.benchmarks.trend_copy import columns_read, copy_year_lines, encode_repeating_text, keys_hash_one_to_one
+from pipelines.benchmarks.trend_inputs import ends_kept, keep, keep_only, kept_inputs, merge_kept
 from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, create_changed_claims,
                                    drop_changed_claims, input_fingerprint, loads_reflected_by, record_build,
                                    recorded_builds)
@@ -123,6 +126,9 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     if not per_provider:  # nothing to keep per provider: the month ends are computed again for all
         plan = MonthEndPlan(kept=plan.kept, full=sorted(plan.full + plan.per_provider))
     kept_rows = _recreate_keeping(con, plan, per_provider)
+    inputs = kept_inputs(con, items, {m.table for m in core_models})
+    keep_only(con, inputs, plan.kept + plan.per_provider)
+    from_kept = MonthEndInputs(inputs, ends_kept(con, inputs) & set(plan.per_provider))
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -140,34 +146,49 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         encoded = encode_repeating_text(con, warehouse, columns) if recomputed else {}
         for year, year_ends in groupby(recomputed, key=lambda end: end.year):
             copy = partial(copy_year_lines, con, warehouse, year=year, hashed_keys=hashed_keys, encoded=encoded)
-            _recompute_year(con, month_end, copy, list(year_ends), plan, items)
+            _recompute_year(con, month_end, copy, list(year_ends), plan, items, from_kept)
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
     new_loads = len(set(build.loads) - set(previous.loads)) if plan.reuses_rows else len(build.loads)
     record_build(con, TRENDS_TABLE, build, _how(plan), new_loads, rows - kept_rows)
     return rows
 
 
+@dataclass(frozen=True)
+class MonthEndInputs:
+    """The core tables whose month-end rows the trend keeps for the benchmarks that compare providers, and the month
+    ends at which those benchmarks are computed from them (pipelines/benchmarks/trend_inputs.py)."""
+    tables: list[str]
+    ends: set[date]
+
+
 def _recompute_year(con: duckdb.DuckDBPyConnection, month_end: _MonthEnd, copy: Callable[..., None],
-                    year_ends: list[date], plan: MonthEndPlan, items: tuple[Benchmark, ...]) -> None:
+                    year_ends: list[date], plan: MonthEndPlan, items: tuple[Benchmark, ...],
+                    kept: MonthEndInputs) -> None:
     """Insert the rows the ``plan`` computes again at the month ends of one year; ``copy(columns, last_end=...,
     providers=...)`` makes that year's scratch_core.trend_lines (trend_copy.copy_year_lines)."""
     per_provider = tuple(b for b in items if b.per_provider)
     comparing = tuple(b for b in items if not b.per_provider)
     # every provider's lines: the month ends computed again in full, and the benchmarks that compare providers
-    # at the others
-    for_all = [(end, items if end in plan.full else comparing) for end in year_ends if end in plan.full or comparing]
+    # at the others where no kept inputs serve them
+    for_all = [(end, items if end in plan.full else comparing) for end in year_ends
+               if end in plan.full or (comparing and end not in kept.ends)]
     if for_all:
         read = items if any(end in plan.full for end in year_ends) else comparing
         copy(month_end.columns_read(con, read), last_end=max(end for end, _ in for_all))
         for end, end_items in for_all:
-            month_end.compute(con, end, end_items)
-    # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others
+            month_end.compute(con, end, end_items, kept_inputs=kept.tables)
+    # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others, and the
+    # benchmarks that compare providers where kept inputs serve them
     per_provider_ends = [end for end in year_ends if end in plan.per_provider]
-    if per_provider_ends and plan.changed_providers:
-        copy(month_end.columns_read(con, per_provider), last_end=max(per_provider_ends),
+    from_kept = [end for end in per_provider_ends if end in kept.ends]
+    if per_provider_ends and (plan.changed_providers or from_kept):
+        copy(month_end.columns_read(con, items if from_kept else per_provider), last_end=max(per_provider_ends),
              providers=plan.changed_providers)
         for end in per_provider_ends:
-            month_end.compute(con, end, per_provider, plan.changed_providers)
+            if end in kept.ends:
+                month_end.compute(con, end, per_provider, plan.changed_providers, comparing, kept.tables)
+            else:
+                month_end.compute(con, end, per_provider, plan.changed_providers)
     month_end.drop_inputs(con)
 
 
@@ -185,9 +206,12 @@ class _MonthEnd:
         return cls(core_models, spanning_years(con, [*core_models, *(b.model for b in items)]))
 
     def compute(self, con: duckdb.DuckDBPyConnection, period_end: date, items: tuple[Benchmark, ...],
-                providers: list[str] | None = None) -> None:
+                providers: list[str] | None = None, comparing: tuple[Benchmark, ...] = (),
+                kept_inputs: list[str] | tuple[str, ...] = ()) -> None:
         """Insert the rows of the ``items`` (of the ``providers`` only, when given) at ``period_end``, computed with
-        the core models they read."""
+        the core models they read, and keep the month end's rows of the ``kept_inputs`` (trend_inputs.py). With
+        ``comparing``: also the rows of those benchmarks that compare providers, for every provider, over the
+        ``providers``' rows of the ``kept_inputs`` and the rows kept at ``period_end`` of the others."""
         con.execute(
             "CREATE OR REPLACE TABLE scratch_core.run_parameters AS "
             "SELECT CAST($period_end AS DATE) AS as_of, policy, computed_at, dagster_run_id "
@@ -199,21 +223,20 @@ class _MonthEnd:
                     "WHERE l.service_date <= p.as_of")
         con.execute(f"CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT * FROM {ACROSS_YEARS_INPUT} "
                     f"WHERE year = {period_end.year}")
-        rebuild(con, models_read(self.core_models, items), items, rewrite=lambda model, sql: (
-            _reading_across_years(sql) if model.table in self.across_years else sql))
-        params = {"month": period_end.month, "period_end": period_end, "year": period_end.year}
-        of_providers = ""
-        if providers is not None:
-            of_providers = "AND r.provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
-            params["providers"] = providers
-        con.execute(
-            f"""INSERT INTO marts.benchmark_trends
-            SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator,
-                   denominator, value, threshold, meets_norm, volume
-            FROM ({results_sql_in_scratch(items)}) AS r
-            WHERE r.year = $year {of_providers}""",
-            params,
-        )
+        every = (*items, *comparing)
+
+        def rewrite(model: SqlModel, sql: str) -> str:
+            return _reading_across_years(sql) if model.table in self.across_years else sql
+
+        rebuild(con, models_read(self.core_models, every), (), rewrite)
+        if comparing:
+            merge_kept(con, list(kept_inputs), period_end, providers or [])
+        rebuild(con, [], every, rewrite)
+        _insert_results(con, period_end, items, providers)
+        if comparing:
+            _insert_results(con, period_end, comparing, None)
+        if kept_inputs:
+            keep(con, list(kept_inputs), period_end)
 
     def columns_read(self, con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...]) -> list[str]:
         """The columns of core.claim_lines that the ``items`` and the core models they read name."""
@@ -225,6 +248,26 @@ class _MonthEnd:
         con.execute("DROP VIEW IF EXISTS scratch_core.claim_lines")
         con.execute(f"DROP VIEW IF EXISTS {ACROSS_YEARS_INPUT}")
         con.execute("DROP TABLE IF EXISTS scratch_core.trend_lines")
+
+
+def _insert_results(con: duckdb.DuckDBPyConnection, period_end: date, items: tuple[Benchmark, ...],
+                    providers: list[str] | None) -> None:
+    """Insert the scratch run's rows of the ``items`` at ``period_end`` (of the ``providers`` only, when given)."""
+    if not items:
+        return
+    params = {"month": period_end.month, "period_end": period_end, "year": period_end.year}
+    of_providers = ""
+    if providers is not None:
+        of_providers = "AND r.provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+        params["providers"] = providers
+    con.execute(
+        f"""INSERT INTO marts.benchmark_trends
+        SELECT benchmark, provider_agb, year, $month, CAST($period_end AS DATE), numerator,
+               denominator, value, threshold, meets_norm, volume
+        FROM ({results_sql_in_scratch(items)}) AS r
+        WHERE r.year = $year {of_providers}""",
+        params,
+    )
 
 
 def models_read(core_models: list[SqlModel], items: tuple[Benchmark, ...]) -> list[SqlModel]:

@@ -46,7 +46,8 @@ from pipelines.benchmarks.registry import Benchmark
 from pipelines.benchmarks.results import results_sql
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
 from pipelines.benchmarks.trend_copy import columns_read, copy_year_lines, encode_repeating_text, keys_hash_one_to_one
-from pipelines.benchmarks.trend_inputs import ends_kept, keep, keep_only, kept_inputs, merge_kept
+from pipelines.benchmarks.trend_inputs import (as_stored, ends_kept, keep, keep_only, kept_inputs, merge_kept,
+                                              store_kept)
 from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, create_changed_claims,
                                    drop_changed_claims, input_fingerprint, loads_reflected_by, record_build,
                                    recorded_builds)
@@ -128,7 +129,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     kept_rows = _recreate_keeping(con, plan, per_provider)
     inputs = kept_inputs(con, items, {m.table for m in core_models})
     keep_only(con, inputs, plan.kept + plan.per_provider)
-    from_kept = MonthEndInputs(inputs, ends_kept(con, inputs) & set(plan.per_provider))
+    from_kept = MonthEndInputs(inputs, ends_kept(con, inputs) & set(plan.per_provider), as_stored(con, inputs))
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -147,6 +148,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         for year, year_ends in groupby(recomputed, key=lambda end: end.year):
             copy = partial(copy_year_lines, con, warehouse, year=year, hashed_keys=hashed_keys, encoded=encoded)
             _recompute_year(con, month_end, copy, list(year_ends), plan, items, from_kept)
+        store_kept(con, inputs)
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
     new_loads = len(set(build.loads) - set(previous.loads)) if plan.reuses_rows else len(build.loads)
     record_build(con, TRENDS_TABLE, build, _how(plan), new_loads, rows - kept_rows)
@@ -159,6 +161,7 @@ class MonthEndInputs:
     ends at which those benchmarks are computed from them (pipelines/benchmarks/trend_inputs.py)."""
     tables: list[str]
     ends: set[date]
+    as_stored: dict[str, str]  # table -> the SELECT list that keeps its scratch rows (trend_inputs.as_stored)
 
 
 def _recompute_year(con: duckdb.DuckDBPyConnection, month_end: _MonthEnd, copy: Callable[..., None],
@@ -176,7 +179,7 @@ def _recompute_year(con: duckdb.DuckDBPyConnection, month_end: _MonthEnd, copy: 
         read = items if any(end in plan.full for end in year_ends) else comparing
         copy(month_end.columns_read(con, read), last_end=max(end for end, _ in for_all))
         for end, end_items in for_all:
-            month_end.compute(con, end, end_items, kept_inputs=kept.tables)
+            month_end.compute(con, end, end_items, kept_inputs=kept)
     # the changed providers' lines: the per-provider benchmarks at the month ends that keep the others, and the
     # benchmarks that compare providers where kept inputs serve them
     per_provider_ends = [end for end in year_ends if end in plan.per_provider]
@@ -186,7 +189,7 @@ def _recompute_year(con: duckdb.DuckDBPyConnection, month_end: _MonthEnd, copy: 
              providers=plan.changed_providers)
         for end in per_provider_ends:
             if end in kept.ends:
-                month_end.compute(con, end, per_provider, plan.changed_providers, comparing, kept.tables)
+                month_end.compute(con, end, per_provider, plan.changed_providers, comparing, kept)
             else:
                 month_end.compute(con, end, per_provider, plan.changed_providers)
     month_end.drop_inputs(con)
@@ -207,7 +210,7 @@ class _MonthEnd:
 
     def compute(self, con: duckdb.DuckDBPyConnection, period_end: date, items: tuple[Benchmark, ...],
                 providers: list[str] | None = None, comparing: tuple[Benchmark, ...] = (),
-                kept_inputs: list[str] | tuple[str, ...] = ()) -> None:
+                kept_inputs: MonthEndInputs | None = None) -> None:
         """Insert the rows of the ``items`` (of the ``providers`` only, when given) at ``period_end``, computed with
         the core models they read, and keep the month end's rows of the ``kept_inputs`` (trend_inputs.py). With
         ``comparing``: also the rows of those benchmarks that compare providers, for every provider, over the
@@ -230,13 +233,13 @@ class _MonthEnd:
 
         rebuild(con, models_read(self.core_models, every), (), rewrite)
         if comparing:
-            merge_kept(con, list(kept_inputs), period_end, providers or [])
+            merge_kept(con, kept_inputs.tables, period_end, providers or [])
         rebuild(con, [], every, rewrite)
         _insert_results(con, period_end, items, providers)
         if comparing:
             _insert_results(con, period_end, comparing, None)
-        if kept_inputs:
-            keep(con, list(kept_inputs), period_end)
+        if kept_inputs is not None:
+            keep(con, kept_inputs.as_stored, period_end)
 
     def columns_read(self, con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...]) -> list[str]:
         """The columns of core.claim_lines that the ``items`` and the core models they read name."""

@@ -1,9 +1,9 @@
 """The trend's copy of the lines a year's month ends read (pipelines/benchmarks/trends.py), in an in-memory table.
 
 * Only the columns the SQL files read are copied, with the client and trajectory keys replaced by integers: their
-  64-bit hash, after checking that it is one-to-one over core.claim_lines (else a number per distinct key), so
-  every count and grouping is the same; no key leaves the scratch database. The copy is one pass that matches the
-  trajectories active in the year by that hash too, with no join on the long text keys.
+  64-bit hash, after checking that it is one-to-one over the keys of the providers copied (else a number per
+  distinct key), so every count and grouping is the same; no key leaves the scratch database. The copy is one pass
+  that matches the trajectories active in the year by that hash too, with no join on the long text keys.
 * The text columns whose values repeat (provider, prestatiecode, family, ...) are copied as ENUMs of their distinct
   values in sorted order (:func:`encode_repeating_text`): an ENUM compares, sorts and groups as its text does, but
   as the integers DuckDB stores it in. The month ends took a quarter less time at ten million lines.
@@ -37,14 +37,38 @@ def columns_read(con: duckdb.DuckDBPyConnection, table: str, sql_texts: list[str
         if re.search(rf"\b{re.escape(column)}\b", text)]
 
 
-def keys_hash_one_to_one(con: duckdb.DuckDBPyConnection, warehouse: str) -> bool:
-    """Whether ``KEY_HASH`` maps the distinct values of each surrogate key column of core.claim_lines to distinct
-    numbers (a 64-bit hash of a million keys almost always does: a collision has a chance in ~10^7). Reads the
-    distinct keys once (~1 s at ten million lines); on a collision the trend numbers the keys instead (exact, but
-    ~4 s slower per year at ten million lines)."""
+def keys_hash_one_to_one(con: duckdb.DuckDBPyConnection, warehouse: str, providers: list[str] | None = None) -> bool:
+    """Whether ``KEY_HASH`` maps the distinct values of each surrogate key column of core.claim_lines (of the
+    ``providers``' lines only, when given: those a copy takes) to distinct numbers (a 64-bit hash of a million keys
+    almost always does: a collision has a chance in ~10^7). Reads the distinct keys once (~1 s at ten million
+    lines); on a collision the trend numbers the keys instead (exact, but ~4 s slower per year at ten million
+    lines)."""
+    of_providers, params = "", {}
+    if providers is not None:
+        of_providers = "AND provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+        params["providers"] = providers
     checks = [f"(SELECT count(*) = count(DISTINCT {KEY_HASH.format('k')}) FROM (SELECT DISTINCT {column} AS k "
-              f'FROM "{warehouse}".core.claim_lines WHERE {column} IS NOT NULL))' for column in SURROGATE_KEYS]
-    return all(con.execute(f"SELECT {', '.join(checks)}").fetchone())
+              f'FROM "{warehouse}".core.claim_lines WHERE {column} IS NOT NULL {of_providers}))'
+              for column in SURROGATE_KEYS]
+    return all(con.execute(f"SELECT {', '.join(checks)}", params).fetchone())
+
+
+class KeyHashChecks:
+    """:func:`keys_hash_one_to_one` for the providers of each copy, each checked once; a check over every provider's
+    lines covers the copy of any of them. A nightly run's copies take the changed providers' lines only, whose keys
+    are checked in a fraction of the ~1 s that every key takes."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, warehouse: str) -> None:
+        self.con, self.warehouse = con, warehouse
+        self.checked: dict[tuple[str, ...] | None, bool] = {}
+
+    def __call__(self, providers: list[str] | None = None) -> bool:
+        scope = None if providers is None else tuple(providers)
+        if self.checked.get(None) is True:
+            return True
+        if scope not in self.checked:
+            self.checked[scope] = keys_hash_one_to_one(self.con, self.warehouse, providers)
+        return self.checked[scope]
 
 
 def encode_repeating_text(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str]) -> dict[str, str]:
@@ -77,13 +101,16 @@ def encode_repeating_text(con: duckdb.DuckDBPyConnection, warehouse: str, column
 
 
 def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: list[str], year: int,
-                    last_end: date, hashed_keys: bool = True, encoded: dict[str, str] | None = None,
+                    last_end: date, hashed_keys: bool | KeyHashChecks = True, encoded: dict[str, str] | None = None,
                     providers: list[str] | None = None) -> None:
     """scratch_core.trend_lines: the lines year ``year``'s results up to ``last_end`` depend on (see above), of
     the ``providers`` only when given, with integer surrogate keys: ``KEY_HASH`` of the key when ``hashed_keys``
-    (the caller checked that it is one-to-one: :func:`keys_hash_one_to_one`), else a number per distinct key; the
-    ``encoded`` columns as their ENUM type (:func:`encode_repeating_text`)."""
+    (the caller checked that it is one-to-one: :func:`keys_hash_one_to_one`; or :class:`KeyHashChecks` checks it
+    for these providers), else a number per distinct key; the ``encoded`` columns as their ENUM type
+    (:func:`encode_repeating_text`)."""
     encoded = encoded or {}
+    if isinstance(hashed_keys, KeyHashChecks):
+        hashed_keys = hashed_keys(providers)
     if not hashed_keys:
         _copy_year_lines_numbered(con, warehouse, columns, year, last_end, encoded, providers)
         return

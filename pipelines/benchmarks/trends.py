@@ -45,7 +45,7 @@ import duckdb
 from pipelines.benchmarks.registry import Benchmark
 from pipelines.benchmarks.results import results_sql
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
-from pipelines.benchmarks.trend_copy import columns_read, copy_year_lines, encode_repeating_text, keys_hash_one_to_one
+from pipelines.benchmarks.trend_copy import KeyHashChecks, columns_read, copy_year_lines, encode_repeating_text
 from pipelines.benchmarks.trend_inputs import (as_stored, ends_kept, keep, keep_only, kept_inputs, merge_kept,
                                               store_kept)
 from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, create_changed_claims,
@@ -143,7 +143,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     month_end = _MonthEnd.for_benchmarks(con, items)
     with scratch_databases(con) as warehouse:
         con.execute("CREATE TABLE scratch_core.policy_parameters AS SELECT * FROM core.policy_parameters")
-        hashed_keys = bool(recomputed) and keys_hash_one_to_one(con, warehouse)
+        hashed_keys = KeyHashChecks(con, warehouse)
         encoded = encode_repeating_text(con, warehouse, columns) if recomputed else {}
         for year, year_ends in groupby(recomputed, key=lambda end: end.year):
             copy = partial(copy_year_lines, con, warehouse, year=year, hashed_keys=hashed_keys, encoded=encoded)

@@ -108,6 +108,28 @@ def test_the_scratch_copy_hashes_keys_one_to_one_and_keeps_missing_keys_missing(
     assert not trend_copy.keys_hash_one_to_one(con, "w")
 
 
+def test_the_key_hash_is_checked_over_the_keys_of_the_providers_a_copy_takes(tmp_path, monkeypatch):
+    import duckdb
+
+    from pipelines.benchmarks import trend_copy
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA core")
+    # P0: 400 clients and trajectories; P1: one of each
+    con.execute("CREATE TABLE core.claim_lines AS SELECT CASE WHEN i < 1000 THEN 'P0' ELSE 'P1' END AS provider_agb, "
+                "'client ' || (i % 400) AS client_key, 'trajectory ' || (i % 400) AS trajectory_key "
+                "FROM range(1001) AS t(i)")
+    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 2)")  # one-to-one over one key, not over 400
+    assert not trend_copy.keys_hash_one_to_one(con, "w")
+    assert not trend_copy.keys_hash_one_to_one(con, "w", ["P0"])
+    assert trend_copy.keys_hash_one_to_one(con, "w", ["P1"])
+    checks = trend_copy.KeyHashChecks(con, "w")
+    assert [checks(["P1"]), checks(), checks(["P1"]), checks(["P0", "P1"])] == [True, False, True, False]
+    monkeypatch.setattr(trend_copy, "KEY_HASH", "hash({})")
+    checks = trend_copy.KeyHashChecks(con, "w")
+    assert checks() and checks(["P0"]) and list(checks.checked) == [None]  # every provider's check covers P0's
+
+
 def test_repeating_text_is_copied_as_an_enum_that_compares_and_sorts_as_the_text(tmp_path):
     import duckdb
 

@@ -185,6 +185,20 @@ def report(title: str, total: float, steps: list, sampler: MemorySampler, lines:
     return problems
 
 
+def previews_note() -> str:
+    """Whether the dashboards step takes its PNG previews: with Chromium it takes ~2 s longer, so figures with and
+    without them do not compare (`make test` installs Chromium; a machine that never ran it may have none)."""
+    from dashboards.preview import find_browser
+    from pipelines.dashboards.assets import PREVIEWS_ENV, previews_enabled
+
+    if not previews_enabled():
+        return f"skipped ({PREVIEWS_ENV} is off)"
+    browser = find_browser()
+    if browser is None:
+        return "skipped (no Chromium on this machine: the dashboards step is ~2 s shorter)"
+    return f"taken with {browser}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -212,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     one_column, _ = bare_aggregate(landing, every_column=False)
     print(f"{lines:,} claim lines ({args.format}); bare DuckDB aggregate, group by provider: {floor:.2f} s reading "
           f"every column (the floor), {one_column:.2f} s reading provider_agb only")
+    print(f"dashboard previews: {previews_note()}")
 
     shutil.rmtree(args.data_dir, ignore_errors=True)
     sampler = MemorySampler()

@@ -143,10 +143,13 @@ def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[flo
     return total, steps, outcome.success
 
 
-def add_increment(landing: Path, lines: int, seed: int, recent: bool = False) -> Path:
+def add_increment(landing: Path, lines: int, seed: int, recent: bool = False, new_providers: bool = False) -> Path:
     """A new extract of about ``lines`` lines with claim ids that do not collide with the existing ones: service
     dates throughout 2026, or with ``recent`` only in December 2026 (the last month of the base data) and no credit
-    for an earlier line."""
+    for an earlier line. Its 40 providers are existing ones and its clients their existing clients
+    (:func:`onto_existing_clients`), as a nightly extract mostly brings more lines of clients in care; with
+    ``new_providers`` 40 providers and clients the warehouse has not seen (the increment of the rounds before the
+    tenth, which touched none of the existing providers' lines)."""
     scale = 12 if recent else 1  # December is about a twelfth of a year's lines
     scratch = landing.parent / f"increment_{lines}_{seed}{'_recent' if recent else ''}"
     if not scratch.exists():
@@ -157,6 +160,8 @@ def add_increment(landing: Path, lines: int, seed: int, recent: bool = False) ->
         frame = frame.filter(pl.col("service_date") >= pl.date(2026, 12, 1))
         frame = frame.filter(pl.col("related_claim_id").is_null()
                              | pl.col("related_claim_id").is_in(frame["claim_id"].implode()))
+    if not new_providers:
+        frame = onto_existing_clients(frame, landing, seed)
     frame = frame.with_columns(
         ("INC" + pl.col("claim_id")).alias("claim_id"),
         pl.when(pl.col("related_claim_id").is_not_null()).then("INC" + pl.col("related_claim_id"))
@@ -165,6 +170,37 @@ def add_increment(landing: Path, lines: int, seed: int, recent: bool = False) ->
     target = landing / "claims_2026_zz_increment.parquet"
     frame.write_parquet(target)
     return target
+
+
+def onto_existing_clients(frame: pl.DataFrame, landing: Path, seed: int) -> pl.DataFrame:
+    """``frame``'s lines moved onto the landing folder's providers and clients: each of its providers becomes one of
+    the existing providers (a sample drawn with ``seed``), each of its clients one of that provider's existing
+    clients (the i-th new client of a provider the i-th existing one, in the order of their ids, around again when
+    it has fewer). Lines without a client id keep none."""
+    files = [str(p) for p in claim_files(landing) if "zz_increment" not in p.name]
+    reader = "read_parquet(?)" if files[0].endswith(".parquet") else "read_csv(?, all_varchar = true)"
+    existing = duckdb.execute(f"SELECT DISTINCT provider_agb, client_id FROM {reader}", [files]).pl()
+    providers = frame["provider_agb"].unique().sort()
+    chosen = existing["provider_agb"].unique().sort().sample(len(providers), seed=seed).sort()
+    provider_map = pl.DataFrame({"provider_agb": providers, "onto_provider": chosen})
+
+    def numbered(clients: pl.DataFrame, provider: str, client: str) -> pl.DataFrame:
+        return clients.drop_nulls().sort(provider, client).with_columns(
+            pl.int_range(pl.len()).over(provider).alias("number"), pl.len().over(provider).alias("of"))
+
+    new = numbered(frame.select("provider_agb", "client_id").unique().join(provider_map, on="provider_agb"),
+                   "provider_agb", "client_id")
+    old = numbered(existing.rename({"provider_agb": "onto_provider", "client_id": "onto_client"}),
+                   "onto_provider", "onto_client")
+    client_map = (new.join(old.select("onto_provider", pl.col("of").alias("existing")).unique(), on="onto_provider")
+                  .with_columns(pl.col("number") % pl.col("existing"))
+                  .join(old.select("onto_provider", "onto_client", "number"), on=["onto_provider", "number"])
+                  .select("provider_agb", "client_id", "onto_client"))
+    return (frame.join(provider_map, on="provider_agb", how="left")
+            .join(client_map, on=["provider_agb", "client_id"], how="left")
+            .with_columns(pl.col("onto_provider").alias("provider_agb"),
+                          pl.coalesce("onto_client", "client_id").alias("client_id"))
+            .select(frame.columns))
 
 
 def report(title: str, total: float, steps: list, sampler: MemorySampler, lines: int, floor: float) -> list[str]:
@@ -209,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incremental", type=int, default=0, help="then add an extract of this many lines")
     parser.add_argument("--recent", action="store_true",
                         help="the added extract has only lines of the last month (as a nightly extract mostly has)")
+    parser.add_argument("--new-providers", action="store_true",
+                        help="the added extract's providers and clients are new ones (as in the rounds before the "
+                             "tenth), not existing ones")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the full run this many times (each from an empty data directory) and judge the "
                              "targets on the run with the median total (of an even number, the faster middle one)")
@@ -261,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(args.data_dir, args.base)
 
     if args.incremental:
-        added = add_increment(landing, args.incremental, args.seed, recent=args.recent)
+        added = add_increment(landing, args.incremental, args.seed, recent=args.recent,
+                              new_providers=args.new_providers)
         # A nightly run starts hours after the previous one, when the disk has long written back that run's
         # files. Right after the full run gigabytes are still waiting to be written, and publishing (a copy of
         # the warehouse file) would wait for them; flush them first, untimed.
@@ -271,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         sampler.samples.clear()
         inc_total, inc_steps, inc_ok = run_once(landing, args.data_dir, sampler)
         (added_lines,) = duckdb.sql(f"SELECT count(*) FROM read_parquet('{added}')").fetchone()
-        report(f"incremental run adding {added_lines:,} lines{' of the last month' if args.recent else ''} "
-               f"({'ok' if inc_ok else 'FAILED'})", inc_total, inc_steps, sampler, added_lines, floor)
+        whose = "40 new providers' new clients" if args.new_providers else "40 existing providers' clients"
+        report(f"incremental run adding {added_lines:,} lines{' of the last month' if args.recent else ''} of "
+               f"{whose} ({'ok' if inc_ok else 'FAILED'})", inc_total, inc_steps, sampler, added_lines, floor)
         if inc_total > TARGET_INCREMENTAL_S:
             problems.append(f"incremental run {inc_total:.0f} s > {TARGET_INCREMENTAL_S} s")
     sampler.stop()

@@ -129,7 +129,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
     kept_rows = _recreate_keeping(con, plan, per_provider)
     inputs = kept_inputs(con, items, {m.table for m in core_models})
     keep_only(con, inputs, plan.kept + plan.per_provider)
-    from_kept = MonthEndInputs(inputs, ends_kept(con, inputs) & set(plan.per_provider), as_stored(con, inputs))
+    kept_inputs_at = MonthEndInputs(inputs, ends_kept(con, inputs) & set(plan.per_provider), as_stored(con, inputs))
     columns = columns_read(con, "core.claim_lines", sql_texts)
     # at the as-of date itself the trend is what this run publishes: no need to recompute it
     con.execute(
@@ -147,7 +147,7 @@ def build_trends(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], m
         encoded = encode_repeating_text(con, warehouse, columns) if recomputed else {}
         for year, year_ends in groupby(recomputed, key=lambda end: end.year):
             copy = partial(copy_year_lines, con, warehouse, year=year, hashed_keys=hashed_keys, encoded=encoded)
-            _recompute_year(con, month_end, copy, list(year_ends), plan, items, from_kept)
+            _recompute_year(con, month_end, copy, list(year_ends), plan, items, kept_inputs_at)
         store_kept(con, inputs)
     rows = con.execute("SELECT count(*) FROM marts.benchmark_trends").fetchone()[0]
     new_loads = len(set(build.loads) - set(previous.loads)) if plan.reuses_rows else len(build.loads)

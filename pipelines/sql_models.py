@@ -133,6 +133,13 @@ def relation_kind(con: duckdb.DuckDBPyConnection, model: SqlModel) -> str | None
     return found[0] if found else None
 
 
+def tables_with_column(con: duckdb.DuckDBPyConnection, column: str) -> set[str]:
+    """The ``schema.table`` names of the current database's tables and views that have a column ``column``."""
+    return {f"{schema}.{table}" for schema, table in con.execute(
+        "SELECT table_schema, table_name FROM information_schema.columns "
+        "WHERE column_name = ? AND table_catalog = current_database()", [column]).fetchall()}
+
+
 def create(con: duckdb.DuckDBPyConnection, model: SqlModel, view: bool) -> None:
     """CREATE OR REPLACE the model's view or table from its SQL, dropping a relation of the other kind first."""
     existing = relation_kind(con, model)

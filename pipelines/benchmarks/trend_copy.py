@@ -25,6 +25,8 @@ KEY_HASH = "hash({})"
 # this many rows (encode_repeating_text); the sample is 1% of DuckDB's vectors of 2,048 rows, with a fixed seed.
 ROWS_PER_VALUE_TO_ENCODE = 20
 ENCODING_SAMPLE = "USING SAMPLE 1 PERCENT (system, 1)"
+# The condition that picks the lines of the providers passed as the list parameter $providers.
+IN_PROVIDERS = "provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
 
 
 def columns_read(con: duckdb.DuckDBPyConnection, table: str, sql_texts: list[str]) -> list[str]:
@@ -45,7 +47,7 @@ def keys_hash_one_to_one(con: duckdb.DuckDBPyConnection, warehouse: str, provide
     lines)."""
     of_providers, params = "", {}
     if providers is not None:
-        of_providers = "AND provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+        of_providers = f"AND {IN_PROVIDERS}"
         params["providers"] = providers
     checks = [f"(SELECT count(*) = count(DISTINCT {KEY_HASH.format('k')}) FROM (SELECT DISTINCT {column} AS k "
               f'FROM "{warehouse}".core.claim_lines WHERE {column} IS NOT NULL {of_providers}))'
@@ -133,7 +135,7 @@ def _pick_year_lines(con: duckdb.DuckDBPyConnection, target: str, warehouse: str
     params = {"year": year, "last_end": last_end}
     of_providers = ""
     if providers is not None:
-        of_providers = "AND provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+        of_providers = f"AND {IN_PROVIDERS}"
         params["providers"] = providers
     con.execute(
         f"""CREATE OR REPLACE {target} AS

@@ -20,7 +20,8 @@ import duckdb
 from pipelines.benchmarks.registry import Benchmark
 from pipelines.benchmarks.results import results_sql
 from pipelines.benchmarks.scratch import SCRATCH
-from pipelines.sql_models import tables_read
+from pipelines.benchmarks.trend_copy import IN_PROVIDERS
+from pipelines.sql_models import tables_read, tables_with_column
 
 SCHEMA = "quality"
 PREFIX = "trend_inputs_"
@@ -50,9 +51,7 @@ def kept_inputs(con: duckdb.DuckDBPyConnection, items: tuple[Benchmark, ...], re
     themselves, a table without providers, another benchmark's mart): those benchmarks are then computed from every
     provider's lines."""
     tables = read_by_comparing(items)
-    with_providers = {f"{schema}.{table}" for schema, table in con.execute(
-        "SELECT table_schema, table_name FROM information_schema.columns "
-        "WHERE column_name = 'provider_agb' AND table_catalog = current_database()").fetchall()}
+    with_providers = tables_with_column(con, "provider_agb")
     if any(t not in rebuilt or t not in with_providers for t in tables):
         return []
     return tables
@@ -140,10 +139,10 @@ def merge_kept(con: duckdb.DuckDBPyConnection, tables: list[str], period_end: da
         con.execute(
             f"""CREATE OR REPLACE TABLE {_scratch(table)} AS
             SELECT {names} FROM {_scratch(table)}
-            WHERE provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))
+            WHERE {IN_PROVIDERS}
             UNION ALL
             SELECT {names} FROM {state_table(table)}
-            WHERE period_end = $end AND provider_agb NOT IN (SELECT unnest(CAST($providers AS VARCHAR[])))""",
+            WHERE period_end = $end AND NOT {IN_PROVIDERS}""",
             {"providers": providers, "end": period_end})
 
 

@@ -45,13 +45,14 @@ import duckdb
 from pipelines.benchmarks.registry import Benchmark
 from pipelines.benchmarks.results import results_sql
 from pipelines.benchmarks.scratch import rebuild, results_sql_in_scratch, scratch_databases
-from pipelines.benchmarks.trend_copy import KeyHashChecks, columns_read, copy_year_lines, encode_repeating_text
+from pipelines.benchmarks.trend_copy import (IN_PROVIDERS, KeyHashChecks, columns_read, copy_year_lines,
+                                            encode_repeating_text)
 from pipelines.benchmarks.trend_inputs import (as_stored, ends_kept, keep, keep_only, kept_inputs, merge_kept,
                                               store_kept)
 from pipelines.incremental import (MODEL_BUILDS_DDL, REBUILT, Build, changes_sql_for, create_changed_claims,
                                    drop_changed_claims, input_fingerprint, loads_reflected_by, record_build,
                                    recorded_builds)
-from pipelines.sql_models import SqlModel, in_dependency_order, models, tables_read
+from pipelines.sql_models import SqlModel, in_dependency_order, models, tables_read, tables_with_column
 
 # Core tables the trend takes as they are (claim_lines filtered to the month end) instead of rebuilding.
 TAKEN_AS_IS = {"claim_lines", "run_parameters", "policy_parameters"}
@@ -85,9 +86,7 @@ def month_ends(as_of: date, months: int) -> list[date]:
 def spanning_years(con: duckdb.DuckDBPyConnection, sql_models: list[SqlModel]) -> set[str]:
     """The models whose rows span years: their table in the warehouse has no ``year`` column (or is not built
     yet, to be safe). They read every line the trend picked; the others read the month end's year alone."""
-    with_year = {f"{schema}.{table}" for schema, table in con.execute(
-        "SELECT table_schema, table_name FROM information_schema.columns "
-        "WHERE column_name = 'year' AND table_catalog = current_database()").fetchall()}
+    with_year = tables_with_column(con, "year")
     return {m.table for m in sql_models if m.table not in with_year}
 
 
@@ -261,7 +260,7 @@ def _insert_results(con: duckdb.DuckDBPyConnection, period_end: date, items: tup
     params = {"month": period_end.month, "period_end": period_end, "year": period_end.year}
     of_providers = ""
     if providers is not None:
-        of_providers = "AND r.provider_agb IN (SELECT unnest(CAST($providers AS VARCHAR[])))"
+        of_providers = f"AND r.{IN_PROVIDERS}"
         params["providers"] = providers
     con.execute(
         f"""INSERT INTO marts.benchmark_trends

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from pipelines.contract import KINDS, stored_table, typed_value_column
 from pipelines.paths import SQL_DIR
 from pipelines.sql_models import models
 
@@ -38,7 +39,35 @@ def column_descriptions() -> dict[str, dict]:
         scorecard[f"{b.name}_value"] = f"{b.title}: {b.value_column} from {b.table}"
         scorecard[f"{b.name}_meets_norm"] = f"{b.title}: meets_norm from {b.table} ({b.norm})"
     described.update(trend_inputs_described(benchmarks(), described))
+    described.update(_stored_raw_described(described))
     return described
+
+
+def _stored_raw_described(described: dict[str, dict]) -> dict[str, dict]:
+    """Entries for raw.<kind>_stored, from those of the view raw.<kind> over it (sql/columns.yml)."""
+    out = {}
+    for kind in KINDS:
+        view = described.get(f"raw.{kind.name}", {})
+        typed = dict(kind.typed_columns)
+        columns = {}
+        for column, text in view.get("columns", {}).items():
+            columns[column] = text
+            if column in typed:
+                columns[column] = f"{text} Null here when the file delivered it typed (then in {column}_value)."
+        for column, sql_type in kind.typed_columns:
+            columns[typed_value_column(column)] = (
+                f"{column} as a Parquet file delivered it, in its contract type ({sql_type}); null when it was "
+                f"delivered as text (then in {column}) or is empty.")
+        out[stored_table(kind)] = {
+            "description": (
+                f"{stored_table(kind)}: how the rows of raw.{kind.name} are stored; raw.{kind.name} is a view over "
+                "it that shows every value as text. A value that a Parquet file delivered in its contract type "
+                "(a date, a number, a yes/no) is kept in that type in <column>_value, with <column> null; text "
+                "values (CSV files, Parquet text columns) are in <column>. Staging types from both."
+                + (" Contains per-client rows: do not export." if kind.name == "claims" else "")),
+            "columns": columns,
+        }
+    return out
 
 
 def table_descriptions() -> dict[str, str]:

@@ -12,6 +12,10 @@ class ExtractKind:
     columns: tuple[str, ...]  # every column of the contract, in contract order
     required: tuple[str, ...]  # columns that must be present in the header and non-empty on every row
     decimal_columns: tuple[str, ...]  # columns whose decimal separator is sniffed per file
+    # Columns with a type in the contract (column, SQL type of its typed value). A Parquet file that delivers one
+    # of them typed keeps the value in that type in raw.<name>_stored (see typed_value_column); CSV files and
+    # Parquet columns of another type keep the text, which staging types.
+    typed_columns: tuple[tuple[str, str], ...] = ()
 
 
 CLAIMS = ExtractKind(
@@ -26,6 +30,11 @@ CLAIMS = ExtractKind(
     required=("claim_id", "debit_credit", "provider_agb", "client_id", "prestatiecode", "service_date",
               "declared_amount"),
     decimal_columns=("declared_amount", "allowed_amount"),
+    typed_columns=(
+        ("birth_year", "INTEGER"), ("trajectory_start_date", "DATE"), ("service_date", "DATE"), ("zvt", "INTEGER"),
+        ("privacy_flag", "BOOLEAN"), ("referral_date", "DATE"), ("declared_amount", "DECIMAL(14, 2)"),
+        ("allowed_amount", "DECIMAL(14, 2)"), ("submitted_date", "DATE"),
+    ),
 )
 
 CONTRACTS = ExtractKind(
@@ -34,6 +43,7 @@ CONTRACTS = ExtractKind(
     columns=("provider_agb", "year", "provider_name", "provider_type", "omzetmaximum"),
     required=("provider_agb", "year", "provider_type"),
     decimal_columns=("omzetmaximum",),
+    typed_columns=(("year", "INTEGER"), ("omzetmaximum", "DECIMAL(16, 2)")),
 )
 
 KINDS = (CLAIMS, CONTRACTS)
@@ -57,3 +67,13 @@ def kind_of(file_name: str) -> ExtractKind | None:
 def raw_columns(kind: ExtractKind) -> tuple[str, ...]:
     """Columns of raw.<kind>: the contract's, as text, with client_id replaced by its keyed hash."""
     return tuple(PSEUDONYM_COLUMN if c == IDENTIFIER_COLUMN else c for c in kind.columns)
+
+
+def stored_table(kind: ExtractKind) -> str:
+    """The table that holds raw.<kind>'s rows; raw.<kind> is a view over it that shows every value as text."""
+    return f"raw.{kind.name}_stored"
+
+
+def typed_value_column(column: str) -> str:
+    """The column of raw.<kind>_stored with ``column``'s value as a Parquet file typed it (null otherwise)."""
+    return f"{column}_value"

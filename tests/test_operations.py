@@ -376,7 +376,7 @@ def test_a_warehouse_loaded_with_64_digit_client_keys_is_converted_and_rebuilt(t
              "AND table_type = 'BASE TABLE'")
     with Warehouse(data).connect() as con:  # as a warehouse loaded before the keys were shortened
         tables = [t for (t,) in con.execute(keyed).fetchall()]
-        assert {"raw.claims", "staging.claim_lines", "core.claim_lines", "core.trajectories"} <= set(tables)
+        assert {"raw.claims_stored", "staging.claim_lines", "core.claim_lines", "core.trajectories"} <= set(tables)
         for table in tables:
             con.execute(f"UPDATE {table} SET client_key = client_key || repeat('0', 32)")
     materialize(landing, data)

@@ -41,7 +41,16 @@ from pipelines.benchmarks.registry import benchmarks, required_parameters
 from pipelines.benchmarks.results import results_sql, scorecard_sql
 from pipelines.benchmarks.scratch import SCRATCH
 from pipelines.benchmarks.trends import TAKEN_AS_IS, month_ends
-from pipelines.contract import IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, kind_of, raw_columns
+from pipelines.contract import (
+    IDENTIFIER_COLUMN,
+    KINDS,
+    PSEUDONYM_COLUMN,
+    ExtractKind,
+    kind_of,
+    raw_columns,
+    stored_table,
+    typed_value_column,
+)
 from pipelines.engines.dialect import to_spark
 from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_pads
 from pipelines.paths import reference_dir
@@ -278,20 +287,49 @@ def hmac_sql(expression: str, key: str) -> str:
             f"encode({expression}, 'UTF-8')), 256))), 256), 1, {CLIENT_KEY_HEX_DIGITS})")
 
 
-def _raw_select(kind: ExtractKind, present: set[str], value_of, key: str) -> list:
-    """The raw columns of ``kind``: text, trimmed, empty as NULL; client_id as its keyed hash."""
+def _raw_select(kind: ExtractKind, present: set[str], value_of, key: str,
+                parquet_types: dict[str, str] | None = None) -> list:
+    """The columns of raw.<kind>_stored, as the DuckDB loader writes them: text, trimmed, empty as NULL; client_id
+    as its keyed hash; a value that a Parquet file (``parquet_types``: column -> type in DuckDB's names) delivers in
+    its contract type in <column>_value instead (its text only when it does not fit that type)."""
     from pyspark.sql import functions as F
+
+    from pipelines.ingest.load import cast_cannot_fail, kept_typed
+
+    types = parquet_types or {}
+    kept = {column: sql_type for column, sql_type in kind.typed_columns
+            if column in present and kept_typed(types.get(column, "VARCHAR"), sql_type)}
+
+    def typed(column: str):
+        return F.expr(f"try_cast(`{column}` AS {kept[column]})")
 
     out = []
     for column in kind.columns:
         text = F.nullif(F.trim(value_of(column).cast("string")), F.lit("")) if column in present \
             else F.lit(None).cast("string")
+        if column in kept:
+            text = F.lit(None).cast("string") if cast_cannot_fail(types[column], kept[column]) else \
+                F.when(typed(column).isNull(), value_of(column).cast("string"))
         if column == IDENTIFIER_COLUMN:
             # an empty or blank client_id stays NULL (rejected in staging), it is never hashed as ''
             out.append(_hmac_column(text, key).alias(PSEUDONYM_COLUMN))
         else:
             out.append(text.alias(column))
+    for column, sql_type in kind.typed_columns:
+        value = typed(column) if column in kept else F.lit(None).cast(_spark_type(sql_type))
+        out.append(value.alias(typed_value_column(column)))
     return out
+
+
+def _spark_type(sql_type: str) -> str:
+    return sql_type.replace(" ", "").lower()
+
+
+def _duckdb_type_name(spark_type: str) -> str:
+    """A Spark column type (simpleString) in DuckDB's name, for kept_typed."""
+    names = {"date": "DATE", "boolean": "BOOLEAN", "tinyint": "TINYINT", "smallint": "SMALLINT", "int": "INTEGER",
+             "bigint": "BIGINT", "string": "VARCHAR"}
+    return names.get(spark_type, spark_type.upper())
 
 
 def _numbered_lines(spark, files: list[LandingFile]):
@@ -482,7 +520,8 @@ def _parse_parquet(spark, item: LandingFile, key: str):
     return frame.select(
         F.lit(item.load_id).cast("int").alias("load_id"),
         (F.col("_metadata.row_index") + 1).cast("bigint").alias("source_row"),
-        *_raw_select(item.kind, set(item.header), lambda c: F.col(f"`{c}`"), key),
+        *_raw_select(item.kind, set(item.header), lambda c: F.col(f"`{c}`"), key,
+                     {field.name: _duckdb_type_name(field.dataType.simpleString()) for field in frame.schema}),
     )
 
 
@@ -499,7 +538,9 @@ RAW_DDL = {
 
 
 def _kind_ddl(kind: ExtractKind) -> str:
-    return "load_id INT, source_row BIGINT, " + ", ".join(f"{c} STRING" for c in raw_columns(kind))
+    """raw.<kind>_stored's columns."""
+    return ("load_id INT, source_row BIGINT, " + ", ".join(f"{c} STRING" for c in raw_columns(kind))
+            + "".join(f", {typed_value_column(c)} {_spark_type(t)}" for c, t in kind.typed_columns))
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -730,7 +771,13 @@ def _load_landing(spark, tables: _Tables, landing: str | Path, out_dir: str | Pa
 
     for kind in KINDS:
         frame = _union(parts[kind.name]) if parts[kind.name] else _empty(spark, _kind_ddl(kind))
-        tables.save(f"raw.{kind.name}", frame)
+        tables.save(stored_table(kind), frame)
+        typed = dict(kind.typed_columns)
+        stored = tables.table("raw", f"{kind.name}_stored")
+        tables.save(f"raw.{kind.name}", stored.select(  # as DuckDB's view raw.<kind>: every value as text
+            "load_id", "source_row",
+            *(F.coalesce(F.col(c), F.col(typed_value_column(c)).cast("string")).alias(c) if c in typed else c
+              for c in raw_columns(kind))))
     tables.save("raw.rejected_lines",
                 _union(rejected_parts) if rejected_parts else _empty(spark, RAW_DDL["rejected_lines"]))
     if lines is not None:

@@ -11,7 +11,14 @@ from pipelines.quality.preload import start as preload_great_expectations
 from pipelines.reference import REFERENCE_TABLES, load_reference
 from pipelines.resources import PipelineSettings
 
-RAW_TABLES = ("claims", "contracts", "load_manifest", "rejected_lines")
+RAW_TABLES = ("claims", "claims_stored", "contracts", "contracts_stored", "load_manifest", "rejected_lines")
+
+
+def _raw_description(name: str) -> str:
+    if name.endswith("_stored"):
+        return (f"raw.{name}: the rows of raw.{name.removesuffix('_stored')} as stored (values a Parquet file "
+                "delivered typed kept in that type, in <column>_value)")
+    return f"raw.{name}: landing extracts as received (client_id pseudonymised)"
 
 
 @dg.multi_asset(
@@ -28,7 +35,7 @@ def reference_tables(context: dg.AssetExecutionContext, settings: PipelineSettin
 
 @dg.multi_asset(
     specs=[dg.AssetSpec(["raw", name], group_name="raw", kinds={"duckdb"},
-                        description=f"raw.{name}: landing extracts as received (client_id pseudonymised)")
+                        description=_raw_description(name))
            for name in RAW_TABLES],
 )
 def raw_extracts(context: dg.AssetExecutionContext, settings: PipelineSettings):

@@ -1,5 +1,7 @@
 -- staging.claims_typed: every row of raw.claims with its values typed, and the first problem that stops the
 -- row from being used (reject_column, reject_reason; both null for a usable row).
+--   * a value that a Parquet file delivered in its contract type (a DATE, a DECIMAL amount) is taken as it is
+--     (raw.claims_stored.<column>_value); text values (CSV files, Parquet text columns) are typed as follows;
 --   * dates are ISO 8601 (YYYY-MM-DD); amounts use the decimal separator sniffed for the file at load
 --     (raw.load_manifest.decimal_separator; with a decimal comma, '.' is only accepted as a thousands separator
 --     in groups of three digits, so '12.5' in a decimal-comma file is rejected instead of read as 125);
@@ -26,7 +28,7 @@ WITH source AS (
              WHEN regexp_full_match(r.allowed_amount, '-?([0-9]+|[0-9]{1,3}(\.[0-9]{3})+)(,[0-9]+)?')
                  THEN replace(replace(r.allowed_amount, '.', ''), ',', '.')
         END AS allowed_amount_number
-    FROM raw.claims AS r
+    FROM raw.claims_stored AS r
     JOIN raw.load_manifest AS m ON m.load_id = r.load_id
 ),
 typed AS (
@@ -42,23 +44,24 @@ typed AS (
         provider_agb,
         practitioner_agb,
         client_key,
-        TRY_CAST(birth_year AS INTEGER) AS birth_year,
+        coalesce(birth_year_value, TRY_CAST(birth_year AS INTEGER)) AS birth_year,
         trajectory_id,
-        TRY_CAST(trajectory_start_date AS DATE) AS trajectory_start_date,
+        coalesce(trajectory_start_date_value, TRY_CAST(trajectory_start_date AS DATE)) AS trajectory_start_date,
         upper(prestatiecode) AS prestatiecode,
-        TRY_CAST(service_date AS DATE) AS service_date,
-        TRY_CAST(zvt AS INTEGER) AS zvt,
+        coalesce(service_date_value, TRY_CAST(service_date AS DATE)) AS service_date,
+        coalesce(zvt_value, TRY_CAST(zvt AS INTEGER)) AS zvt,
         upper(zorglabel) AS zorglabel,
-        CASE WHEN lower(privacy_flag) IN ('true', 't', '1', 'j', 'ja', 'y', 'yes') THEN TRUE
-             WHEN lower(privacy_flag) IN ('false', 'f', '0', 'n', 'nee', 'no') THEN FALSE
-        END AS privacy_flag,
+        coalesce(privacy_flag_value,
+                 CASE WHEN lower(privacy_flag) IN ('true', 't', '1', 'j', 'ja', 'y', 'yes') THEN TRUE
+                      WHEN lower(privacy_flag) IN ('false', 'f', '0', 'n', 'nee', 'no') THEN FALSE
+                 END) AS privacy_flag,
         referral_type,
-        TRY_CAST(referral_date AS DATE) AS referral_date,
+        coalesce(referral_date_value, TRY_CAST(referral_date AS DATE)) AS referral_date,
         location_id,
-        TRY_CAST(declared_amount_number AS DECIMAL(14, 2)) AS declared_amount,
-        TRY_CAST(allowed_amount_number AS DECIMAL(14, 2)) AS allowed_amount,
-        TRY_CAST(submitted_date AS DATE) AS submitted_date,
-        -- the raw text, kept only to say why a row was rejected
+        coalesce(declared_amount_value, TRY_CAST(declared_amount_number AS DECIMAL(14, 2))) AS declared_amount,
+        coalesce(allowed_amount_value, TRY_CAST(allowed_amount_number AS DECIMAL(14, 2))) AS allowed_amount,
+        coalesce(submitted_date_value, TRY_CAST(submitted_date AS DATE)) AS submitted_date,
+        -- the raw text, kept only to say why a row was rejected (null for a value the file delivered typed)
         birth_year AS birth_year_text,
         trajectory_start_date AS trajectory_start_date_text,
         service_date AS service_date_text,
@@ -81,9 +84,7 @@ checked AS (
             WHEN t.client_key IS NULL THEN 'client_id'
             WHEN t.prestatiecode IS NULL THEN 'prestatiecode'
             WHEN p.prestatiecode IS NULL THEN 'prestatiecode'
-            WHEN t.service_date_text IS NULL THEN 'service_date'
             WHEN t.service_date IS NULL THEN 'service_date'
-            WHEN t.declared_amount_text IS NULL THEN 'declared_amount'
             WHEN t.declared_amount IS NULL THEN 'declared_amount'
             WHEN t.declared_amount < 0 THEN 'declared_amount'
             WHEN t.allowed_amount_text IS NOT NULL AND t.allowed_amount IS NULL THEN 'allowed_amount'
@@ -104,17 +105,17 @@ checked AS (
             WHEN t.client_key IS NULL THEN 'required value is empty'
             WHEN t.prestatiecode IS NULL THEN 'required value is empty'
             WHEN p.prestatiecode IS NULL THEN 'unknown prestatiecode: ' || t.prestatiecode
-            WHEN t.service_date_text IS NULL THEN 'required value is empty'
+            WHEN t.service_date IS NULL AND t.service_date_text IS NULL THEN 'required value is empty'
             WHEN t.service_date IS NULL THEN 'not a date (YYYY-MM-DD): ' || t.service_date_text
-            WHEN t.declared_amount_text IS NULL THEN 'required value is empty'
+            WHEN t.declared_amount IS NULL AND t.declared_amount_text IS NULL THEN 'required value is empty'
             WHEN t.declared_amount IS NULL
                 THEN 'not an amount' || t.amount_hint || ': ' || t.declared_amount_text
             WHEN t.declared_amount < 0 THEN 'negative amount (the sign comes from debit_credit): '
-                || t.declared_amount_text
+                || coalesce(t.declared_amount_text, CAST(t.declared_amount AS VARCHAR))
             WHEN t.allowed_amount_text IS NOT NULL AND t.allowed_amount IS NULL
                 THEN 'not an amount' || t.amount_hint || ': ' || t.allowed_amount_text
             WHEN t.allowed_amount < 0 THEN 'negative amount (the sign comes from debit_credit): '
-                || t.allowed_amount_text
+                || coalesce(t.allowed_amount_text, CAST(t.allowed_amount AS VARCHAR))
             WHEN t.birth_year_text IS NOT NULL AND t.birth_year IS NULL THEN 'not a year: ' || t.birth_year_text
             WHEN t.trajectory_start_date_text IS NOT NULL AND t.trajectory_start_date IS NULL
                 THEN 'not a date (YYYY-MM-DD): ' || t.trajectory_start_date_text

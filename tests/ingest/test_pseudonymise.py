@@ -58,7 +58,7 @@ def test_keys_stored_with_64_digits_are_shortened_once_and_every_table_is_rebuil
     assert shorten_stored_client_keys(con) == 0  # keys loaded now are short already: nothing changes
     assert con.execute("SELECT count(*) FROM quality.model_builds").fetchone() == (1,)
     full = hmac.new(b"secret", b"111", hashlib.sha256).hexdigest()
-    con.execute("UPDATE raw.claims SET client_key = ? WHERE claim_id = 'a1'", [full])  # as loaded before
+    con.execute("UPDATE raw.claims_stored SET client_key = ? WHERE claim_id = 'a1'", [full])  # as loaded before
     assert shorten_stored_client_keys(con) == 1
     assert dict(con.execute("SELECT claim_id, client_key FROM raw.claims").fetchall()) == {
         "a1": hmac_python("secret", "111"), "b1": None}

@@ -169,7 +169,12 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
         view_sql = re.sub(rf"\b{re.escape(table)}\b", "changed_view_input", view.sql)
         con.execute(f"CREATE OR REPLACE TEMP VIEW changed_view AS {view_sql}")
         source = "changed_view"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW changed_input AS SELECT * FROM {source} AS t WHERE {changed}")
+    # The changed keys' rows of a narrowed view are computed once, into a table: the model may read its input more
+    # than once (core.claim_lines reads staging.net_lines twice), and over a table DuckDB knows how many rows there
+    # are. Over the view it guessed a handful and built its joins' hash tables on the 236,000 wide lines instead of
+    # on the reference tables (core.claim_lines' rows of a nightly file: 1.4 s, now 0.5 s).
+    kind = "TABLE" if source == "changed_view" else "VIEW"
+    con.execute(f"CREATE OR REPLACE TEMP {kind} changed_input AS SELECT * FROM {source} AS t WHERE {changed}")
     narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
     con.execute(f"DELETE FROM {model.table} AS t WHERE {changed}")
     # only the changed keys' rows: a model may also take rows from an input that is not narrowed (the contracts of
@@ -182,8 +187,8 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
         con.execute("DROP TABLE changed_rows")
     else:
         added = con.execute(f"INSERT INTO {model.table} {new_rows}").fetchone()[0]
-    for temp_view in ("changed_input", "changed_view"):
-        con.execute(f"DROP VIEW IF EXISTS {temp_view}")
+    con.execute(f"DROP {kind} changed_input")
+    con.execute("DROP VIEW IF EXISTS changed_view")
     con.execute("DROP TABLE IF EXISTS changed_view_input")
     con.execute("DROP TABLE changed_keys")
     return added

@@ -84,7 +84,8 @@ def shorten_stored_client_keys(con) -> int:
     (old,) = con.execute(f"SELECT count(*) FROM raw.claims_stored WHERE {longer}").fetchone()
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"UPDATE raw.claims_stored SET client_key = left(client_key, {CLIENT_KEY_HEX_DIGITS}) WHERE {longer}")
+        con.execute(f"UPDATE raw.claims_stored SET client_key = left(client_key, {CLIENT_KEY_HEX_DIGITS}) "
+                    f"WHERE {longer}")
         (builds,) = con.execute("SELECT count(*) FROM information_schema.tables "
                                 "WHERE table_schema = 'quality' AND table_name = 'model_builds'").fetchone()
         if builds:

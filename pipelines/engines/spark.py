@@ -2,8 +2,9 @@
 
     run_spark(landing_dir, out_dir, policy="default", as_of="", pseudonym_key=...) -> {"marts.x": path, ...}
 
-1. reads the landing folder per the input contract into ``raw`` (all columns as text, ``client_id`` replaced by
-   its HMAC-SHA256 ``client_key`` in the statement that reads it, ``raw.load_manifest``, ``raw.rejected_lines``);
+1. reads the landing folder per the input contract into ``raw`` (text, or a Parquet value in its contract type in
+   ``raw.<kind>_stored`` as the DuckDB loader keeps it, ``client_id`` replaced by its HMAC-SHA256 ``client_key`` in
+   the statement that reads it, ``raw.load_manifest``, ``raw.rejected_lines``);
 2. loads ``reference`` from ``reference/*.csv`` and ``core.policy_parameters`` from the profile;
 3. runs every ``sql/staging``, ``sql/core`` and ``sql/marts`` file in dependency order, translated from DuckDB to
    Spark SQL by :mod:`pipelines.engines.dialect`, then ``marts.benchmark_results``, ``marts.provider_scorecard``

@@ -19,7 +19,7 @@
   (``client_key``) in the same statement that reads it. ``raw.<kind>`` shows every value as text; it is a view over
   ``raw.<kind>_stored``, which keeps a value that a Parquet file delivers in its contract type (a DATE service
   date, a DECIMAL amount) in that type, in ``<column>_value``, instead of turning it into text: writing ten million
-  dates and amounts as text cost the load ~3 s per five million lines, and typing them back cost staging more.
+  lines' dates and amounts as text cost the load ~3 s (docs/performance.md, eleventh round).
   Text values (CSV files, Parquet text columns) are trimmed, with empty as null.
 """
 
@@ -106,12 +106,12 @@ def _ensure_stored_table(con: duckdb.DuckDBPyConnection, kind: ExtractKind) -> N
     """Create raw.<kind>_stored, or make it from the all-text raw.<kind> table of a warehouse loaded before values
     were kept typed (renamed, the typed value columns added, empty: its rows keep their text)."""
     stored = stored_table(kind)
-    found = con.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'raw' "
-                        "AND table_name IN (?, ?) AND table_catalog = current_database()",
-                        [kind.name, stored.split(".", 1)[1]]).fetchall()
-    kinds = dict(found)
-    if stored.split(".", 1)[1] not in kinds and kinds.get(kind.name) == "BASE TABLE":
-        con.execute(f"ALTER TABLE raw.{kind.name} RENAME TO {stored.split('.', 1)[1]}")
+    stored_name = stored.split(".", 1)[1]
+    found = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = "
+                             "'raw' AND table_name IN (?, ?) AND table_catalog = current_database()",
+                             [kind.name, stored_name]).fetchall())
+    if stored_name not in found and found.get(kind.name) == "BASE TABLE":
+        con.execute(f"ALTER TABLE raw.{kind.name} RENAME TO {stored_name}")
         for column, sql_type in kind.typed_columns:
             con.execute(f"ALTER TABLE {stored} ADD COLUMN {typed_value_column(column)} {sql_type}")
         return
@@ -127,6 +127,10 @@ def raw_text_view_sql(kind: ExtractKind) -> str:
     shown = [f"coalesce({c}, CAST({typed_value_column(c)} AS VARCHAR)) AS {c}" if c in typed else c
              for c in raw_columns(kind)]
     return f"SELECT load_id, source_row, {', '.join(shown)} FROM {stored_table(kind)}"
+
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT"}
 
 
 def kept_typed(parquet_type: str, contract_type: str) -> bool:
@@ -154,9 +158,6 @@ def cast_cannot_fail(parquet_type: str, contract_type: str) -> bool:
         return int(parquet_type[8:].split(",")[0]) <= int(contract_type[8:].split(",")[0])
     return False
 
-
-INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT", "UHUGEINT"}
 
 
 def load_landing(

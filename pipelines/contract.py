@@ -77,3 +77,33 @@ def stored_table(kind: ExtractKind) -> str:
 def typed_value_column(column: str) -> str:
     """The column of raw.<kind>_stored with ``column``'s value as a Parquet file typed it (null otherwise)."""
     return f"{column}_value"
+
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT"}
+
+
+def kept_typed(parquet_type: str, contract_type: str) -> bool:
+    """Whether a Parquet column of ``parquet_type`` is kept typed for a contract column of ``contract_type``: only
+    when its text (CAST AS VARCHAR) is that of the contract type, so that raw.<kind> shows what was delivered. A
+    value that does not fit the contract type (a BIGINT birth year above 2^31) keeps its text instead."""
+    parquet_type = parquet_type.upper()
+    if contract_type in ("DATE", "BOOLEAN"):
+        return parquet_type == contract_type
+    if contract_type == "INTEGER":
+        return parquet_type in INTEGER_TYPES
+    if contract_type.startswith("DECIMAL"):
+        return parquet_type.startswith("DECIMAL") and parquet_type.replace(" ", "").endswith(",2)")
+    return False
+
+
+def cast_cannot_fail(parquet_type: str, contract_type: str) -> bool:
+    """Whether every value of ``parquet_type`` fits ``contract_type`` (a kept_typed pair)."""
+    parquet_type, contract_type = parquet_type.upper().replace(" ", ""), contract_type.upper().replace(" ", "")
+    if parquet_type == contract_type:
+        return True
+    if contract_type == "INTEGER":
+        return parquet_type in ("TINYINT", "SMALLINT", "UTINYINT", "USMALLINT")
+    if contract_type.startswith("DECIMAL(") and parquet_type.startswith("DECIMAL("):
+        return int(parquet_type[8:].split(",")[0]) <= int(contract_type[8:].split(",")[0])
+    return False

@@ -42,16 +42,8 @@ from pipelines.benchmarks.registry import benchmarks, required_parameters
 from pipelines.benchmarks.results import results_sql, scorecard_sql
 from pipelines.benchmarks.scratch import SCRATCH
 from pipelines.benchmarks.trends import TAKEN_AS_IS, month_ends
-from pipelines.contract import (
-    IDENTIFIER_COLUMN,
-    KINDS,
-    PSEUDONYM_COLUMN,
-    ExtractKind,
-    kind_of,
-    raw_columns,
-    stored_table,
-    typed_value_column,
-)
+from pipelines.contract import (IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, cast_cannot_fail, kind_of,
+                               kept_typed, raw_columns, stored_table, typed_value_column)
 from pipelines.engines.dialect import to_spark
 from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_pads
 from pipelines.paths import reference_dir
@@ -294,8 +286,6 @@ def _raw_select(kind: ExtractKind, present: set[str], value_of, key: str,
     as its keyed hash; a value that a Parquet file (``parquet_types``: column -> type in DuckDB's names) delivers in
     its contract type in <column>_value instead (its text only when it does not fit that type)."""
     from pyspark.sql import functions as F
-
-    from pipelines.ingest.load import cast_cannot_fail, kept_typed
 
     types = parquet_types or {}
     kept = {column: sql_type for column, sql_type in kind.typed_columns

@@ -34,17 +34,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.contract import (
-    CLAIMS,
-    IDENTIFIER_COLUMN,
-    KINDS,
-    PSEUDONYM_COLUMN,
-    ExtractKind,
-    kind_of,
-    raw_columns,
-    stored_table,
-    typed_value_column,
-)
+from pipelines.contract import (CLAIMS, IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, cast_cannot_fail,
+                               kind_of, kept_typed, raw_columns, stored_table, typed_value_column)
 from pipelines.ingest.checksums import ChecksumMemo, checksums
 from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_parameters, hmac_sql, shorten_stored_client_keys
 
@@ -127,37 +118,6 @@ def raw_text_view_sql(kind: ExtractKind) -> str:
     shown = [f"coalesce({c}, CAST({typed_value_column(c)} AS VARCHAR)) AS {c}" if c in typed else c
              for c in raw_columns(kind)]
     return f"SELECT load_id, source_row, {', '.join(shown)} FROM {stored_table(kind)}"
-
-
-INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT", "UHUGEINT"}
-
-
-def kept_typed(parquet_type: str, contract_type: str) -> bool:
-    """Whether a Parquet column of ``parquet_type`` is kept typed for a contract column of ``contract_type``: only
-    when its text (CAST AS VARCHAR) is that of the contract type, so that raw.<kind> shows what was delivered. A
-    value that does not fit the contract type (a BIGINT birth year above 2^31) keeps its text instead."""
-    parquet_type = parquet_type.upper()
-    if contract_type in ("DATE", "BOOLEAN"):
-        return parquet_type == contract_type
-    if contract_type == "INTEGER":
-        return parquet_type in INTEGER_TYPES
-    if contract_type.startswith("DECIMAL"):
-        return parquet_type.startswith("DECIMAL") and parquet_type.replace(" ", "").endswith(",2)")
-    return False
-
-
-def cast_cannot_fail(parquet_type: str, contract_type: str) -> bool:
-    """Whether every value of ``parquet_type`` fits ``contract_type`` (a kept_typed pair)."""
-    parquet_type, contract_type = parquet_type.upper().replace(" ", ""), contract_type.upper().replace(" ", "")
-    if parquet_type == contract_type:
-        return True
-    if contract_type == "INTEGER":
-        return parquet_type in ("TINYINT", "SMALLINT", "UTINYINT", "USMALLINT")
-    if contract_type.startswith("DECIMAL(") and parquet_type.startswith("DECIMAL("):
-        return int(parquet_type[8:].split(",")[0]) <= int(contract_type[8:].split(",")[0])
-    return False
-
 
 
 def load_landing(

@@ -33,7 +33,7 @@ SELECT
         WHEN year IS NULL THEN 'year'
         WHEN provider_type IS NULL
             OR provider_type NOT IN ('vrijgevestigde', 'instelling', 'geintegreerde_instelling') THEN 'provider_type'
-        WHEN omzetmaximum_text IS NOT NULL AND omzetmaximum IS NULL OR omzetmaximum < 0 THEN 'omzetmaximum'
+        WHEN (omzetmaximum_text IS NOT NULL AND omzetmaximum IS NULL) OR omzetmaximum < 0 THEN 'omzetmaximum'
     END AS reject_column,
     CASE
         WHEN provider_agb IS NULL THEN 'required value is empty'
@@ -42,7 +42,7 @@ SELECT
         WHEN provider_type IS NULL THEN 'required value is empty'
         WHEN provider_type NOT IN ('vrijgevestigde', 'instelling', 'geintegreerde_instelling')
             THEN 'not vrijgevestigde, instelling or geintegreerde_instelling: ' || provider_type
-        WHEN omzetmaximum_text IS NOT NULL AND omzetmaximum IS NULL OR omzetmaximum < 0
+        WHEN (omzetmaximum_text IS NOT NULL AND omzetmaximum IS NULL) OR omzetmaximum < 0
             THEN 'not an amount >= 0' || CASE WHEN decimal_separator = ',' THEN ' (the file uses a decimal comma)'
                  ELSE '' END || ': ' || coalesce(omzetmaximum_text, CAST(omzetmaximum AS VARCHAR))
     END AS reject_reason

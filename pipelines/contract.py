@@ -79,6 +79,14 @@ def typed_value_column(column: str) -> str:
     return f"{column}_value"
 
 
+def raw_text_view_sql(kind: ExtractKind) -> str:
+    """raw.<kind> as received, every value text: a typed value shown as its text (as CAST gives it)."""
+    typed = dict(kind.typed_columns)
+    shown = [f"coalesce({c}, CAST({typed_value_column(c)} AS VARCHAR)) AS {c}" if c in typed else c
+             for c in raw_columns(kind)]
+    return f"SELECT load_id, source_row, {', '.join(shown)} FROM {stored_table(kind)}"
+
+
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT", "UHUGEINT"}
 

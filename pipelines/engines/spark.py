@@ -43,7 +43,7 @@ from pipelines.benchmarks.results import results_sql, scorecard_sql
 from pipelines.benchmarks.scratch import SCRATCH
 from pipelines.benchmarks.trends import TAKEN_AS_IS, month_ends
 from pipelines.contract import (IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, cast_cannot_fail, kind_of,
-                               kept_typed, raw_columns, stored_table, typed_value_column)
+                               kept_typed, raw_columns, raw_text_view_sql, stored_table, typed_value_column)
 from pipelines.engines.dialect import to_spark
 from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_pads
 from pipelines.paths import reference_dir
@@ -763,12 +763,7 @@ def _load_landing(spark, tables: _Tables, landing: str | Path, out_dir: str | Pa
     for kind in KINDS:
         frame = _union(parts[kind.name]) if parts[kind.name] else _empty(spark, _kind_ddl(kind))
         tables.save(stored_table(kind), frame)
-        typed = dict(kind.typed_columns)
-        stored = tables.table("raw", f"{kind.name}_stored")
-        tables.save(f"raw.{kind.name}", stored.select(  # as DuckDB's view raw.<kind>: every value as text
-            "load_id", "source_row",
-            *(F.coalesce(F.col(c), F.col(typed_value_column(c)).cast("string")).alias(c) if c in typed else c
-              for c in raw_columns(kind))))
+        tables.save(f"raw.{kind.name}", tables.sql(raw_text_view_sql(kind)))  # DuckDB's view, as a table
     tables.save("raw.rejected_lines",
                 _union(rejected_parts) if rejected_parts else _empty(spark, RAW_DDL["rejected_lines"]))
     if lines is not None:

@@ -35,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contract import (CLAIMS, IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLUMN, ExtractKind, cast_cannot_fail,
-                               kind_of, kept_typed, raw_columns, stored_table, typed_value_column)
+                               kind_of, kept_typed, raw_columns, raw_text_view_sql, stored_table, typed_value_column)
 from pipelines.ingest.checksums import ChecksumMemo, checksums
 from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_parameters, hmac_sql, shorten_stored_client_keys
 
@@ -112,14 +112,6 @@ def _ensure_stored_table(con: duckdb.DuckDBPyConnection, kind: ExtractKind) -> N
                 f"{text}{values})")
 
 
-def raw_text_view_sql(kind: ExtractKind) -> str:
-    """raw.<kind> as received, every value text: a typed value shown as its text (as CAST gives it)."""
-    typed = dict(kind.typed_columns)
-    shown = [f"coalesce({c}, CAST({typed_value_column(c)} AS VARCHAR)) AS {c}" if c in typed else c
-             for c in raw_columns(kind)]
-    return f"SELECT load_id, source_row, {', '.join(shown)} FROM {stored_table(kind)}"
-
-
 def load_landing(
     con: duckdb.DuckDBPyConnection,
     landing_dir: Path,
@@ -179,8 +171,6 @@ def _load_file(
         header = [name for name, _ in described]
         _check_header(path, kind, header)
         present = set(header)
-        # a typed Parquet value (date, number, boolean) turned into text has no spaces to trim and is never ''
-        typed_in_file = {name for name, column_type in described if column_type != "VARCHAR"}
         parquet_types = dict(described)
         source = f"(SELECT *, file_row_number + 1 AS source_row FROM read_parquet($path, file_row_number = true))"
         rejected = 0
@@ -193,8 +183,9 @@ def _load_file(
         rejected = _read_csv_into_landing(con, path, delimiter, header)
         source = "landing_rows"
         rows_in_file = None  # checked in _read_csv_into_landing
-        typed_in_file = set()
         parquet_types = {}
+    # a typed Parquet value (date, number, boolean) turned into text has no spaces to trim and is never ''
+    typed_in_file = {name for name, column_type in parquet_types.items() if column_type != "VARCHAR"}
 
     def text(column: str) -> str:
         return f"CAST(src.{column} AS VARCHAR)" if column in present else "CAST(NULL AS VARCHAR)"

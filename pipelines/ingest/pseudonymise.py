@@ -19,6 +19,8 @@ import hmac
 import os
 import warnings
 
+from pipelines.contract import CLAIMS, stored_table
+
 KEY_ENV = "PRAKTIJKVARIATIE_PSEUDONYM_KEY"
 DEVELOPMENT_KEY = "praktijkvariatie-development-key-not-for-real-data"
 _BLOCK = 64  # SHA-256 block size in bytes
@@ -77,15 +79,15 @@ def shorten_stored_client_keys(con) -> int:
     # This runs before every load, and the keys of all rows are shortened at once, before a later file is loaded:
     # long keys exist only when the oldest load with keys has them. One of its rows tells (~2 ms; looking for a
     # long key among all rows took ~0.1 s of every run at ten million lines).
-    oldest = con.execute("SELECT client_key FROM raw.claims_stored WHERE client_key IS NOT NULL AND load_id = "
-                         "(SELECT min(load_id) FROM raw.claims_stored WHERE client_key IS NOT NULL) LIMIT 1").fetchone()
+    stored = stored_table(CLAIMS)
+    oldest = con.execute(f"SELECT client_key FROM {stored} WHERE client_key IS NOT NULL AND load_id = "
+                         f"(SELECT min(load_id) FROM {stored} WHERE client_key IS NOT NULL) LIMIT 1").fetchone()
     if oldest is None or len(oldest[0]) <= CLIENT_KEY_HEX_DIGITS:
         return 0
-    (old,) = con.execute(f"SELECT count(*) FROM raw.claims_stored WHERE {longer}").fetchone()
+    (old,) = con.execute(f"SELECT count(*) FROM {stored} WHERE {longer}").fetchone()
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"UPDATE raw.claims_stored SET client_key = left(client_key, {CLIENT_KEY_HEX_DIGITS}) "
-                    f"WHERE {longer}")
+        con.execute(f"UPDATE {stored} SET client_key = left(client_key, {CLIENT_KEY_HEX_DIGITS}) WHERE {longer}")
         (builds,) = con.execute("SELECT count(*) FROM information_schema.tables "
                                 "WHERE table_schema = 'quality' AND table_name = 'model_builds'").fetchone()
         if builds:

@@ -51,6 +51,15 @@ def lines(prefix: str) -> list[dict]:
     ]
 
 
+def per_file(found: list[dict]) -> dict[str, dict[str, dict]]:
+    """{file letter (P or C): {line number: the row without where it came from}} (claim_ids are P1, C1, ...)."""
+    out: dict[str, dict[str, dict]] = {}
+    for r in found:
+        out.setdefault(r["claim_id"][0], {})[r["claim_id"][1:]] = {
+            k: v for k, v in r.items() if k not in ("claim_id", "load_id", "source_row", "file_name")}
+    return out
+
+
 def test_typed_parquet_values_are_stored_typed_and_read_as_the_same_values_as_text(tmp_path):
     landing = tmp_path / "landing"
     write_parquet(landing / "claims_typed.parquet", lines("P"), CLAIMS.columns, TYPED)
@@ -70,19 +79,13 @@ def test_typed_parquet_values_are_stored_typed_and_read_as_the_same_values_as_te
     assert text["service_date"] == "2025-01-06" and text["service_date_value"] is None
 
     # raw.claims shows the typed values as the text a CSV delivers them in
-    by_file = {}
-    for r in rows(con, "SELECT * FROM raw.claims"):
-        by_file.setdefault(r["claim_id"][0], {})[r["claim_id"][1:]] = {
-            k: v for k, v in r.items() if k not in ("claim_id", "load_id", "source_row")}
+    by_file = per_file(rows(con, "SELECT * FROM raw.claims"))
     assert by_file["P"] == by_file["C"]
     assert by_file["P"]["1"]["service_date"] == "2025-01-06" and by_file["P"]["1"]["allowed_amount"] == "80.50"
     assert by_file["P"]["1"]["privacy_flag"] == "false" and by_file["P"]["1"]["birth_year"] == "1988"
 
     # staging types both files the same
-    typed = {}
-    for r in rows(con, "SELECT * FROM staging.claims_typed"):
-        typed.setdefault(r["claim_id"][0], {})[r["claim_id"][1:]] = {
-            k: v for k, v in r.items() if k not in ("claim_id", "load_id", "source_row", "file_name")}
+    typed = per_file(rows(con, "SELECT * FROM staging.claims_typed"))
     assert typed["P"] == typed["C"]
     assert typed["P"]["1"]["service_date"] == date(2025, 1, 6) and typed["P"]["1"]["allowed_amount"] == Decimal("80.50")
     assert typed["P"]["1"]["reject_reason"] is None

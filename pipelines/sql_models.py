@@ -5,7 +5,10 @@ SELECTs so that a data engineer can run them by hand and another engine can run 
 comment block has the line ``-- materialise: view`` becomes a view instead: for a step that is cheap to
 compute but costly to store (writing ten million wide rows takes longer than recomputing them once). A file with
 ``-- materialise: incremental by ...`` is brought up to date with what newly loaded files change instead of being
-rebuilt (pipelines/incremental.py). A model's inputs are the ``schema.table`` names
+rebuilt (pipelines/incremental.py). ``-- store uncompressed: <columns>`` stores those columns of the table
+without DuckDB's string compression: for text that is unique on nearly every row (a claim_id, a trajectory key),
+compressing takes about 1 s per ten million values and saves little, while the table is written in full by every
+rebuild (docs/performance.md, twelfth round). A model's inputs are the ``schema.table`` names
 it mentions, so adding a file is all it takes to add a table (and its asset).
 """
 
@@ -24,6 +27,7 @@ _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_
 _COMMENT = re.compile(r"--[^\n]*")
 _VIEW_MARKER = "materialise: view"
 _INCREMENTAL_MARKER = re.compile(r"^materialise: incremental by (.+)$")
+_UNCOMPRESSED_MARKER = re.compile(r"^store uncompressed: (.+)$")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,15 @@ class SqlModel:
             if match:
                 return match.group(1)
         return None
+
+    @property
+    def uncompressed_columns(self) -> tuple[str, ...]:
+        """The columns after ``-- store uncompressed:`` in the file's header (:func:`create`)."""
+        for line in self.description.splitlines():
+            match = _UNCOMPRESSED_MARKER.match(line.strip())
+            if match:
+                return tuple(c.strip() for c in match.group(1).split(","))
+        return ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -118,7 +131,16 @@ def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool |
         from pipelines.incremental import materialise_incremental
 
         return materialise_incremental(con, model, full_rebuild)
-    create(con, model, view)
+    if view or not model.uncompressed_columns:
+        create(con, model, view)
+    else:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            create(con, model, view)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     if view:
         return None
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
@@ -145,7 +167,16 @@ def create(con: duckdb.DuckDBPyConnection, model: SqlModel, view: bool) -> None:
     existing = relation_kind(con, model)
     if existing and (existing == "VIEW") != view:
         con.execute(f"DROP {'VIEW' if existing == 'VIEW' else 'TABLE'} {model.table}")
-    con.execute(f"CREATE OR REPLACE {'VIEW' if view else 'TABLE'} {model.table} AS\n{model.sql}")
+    if view or not model.uncompressed_columns:
+        con.execute(f"CREATE OR REPLACE {'VIEW' if view else 'TABLE'} {model.table} AS\n{model.sql}")
+        return
+    # CREATE TABLE ... AS cannot name a column's compression: declare the columns the SELECT yields, then fill them.
+    # (Callers run this in a transaction, so readers never see the empty table.)
+    declared = ", ".join(
+        f'"{name}" {sql_type}' + (" USING COMPRESSION uncompressed" if name in model.uncompressed_columns else "")
+        for name, sql_type, *_ in con.execute(f"DESCRIBE {model.sql}").fetchall())
+    con.execute(f"CREATE OR REPLACE TABLE {model.table} ({declared})")
+    con.execute(f"INSERT INTO {model.table}\n{model.sql}")
 
 
 def remap_schemas(sql: str, mapping: dict[str, str]) -> str:

@@ -9,6 +9,7 @@
 -- Every rule above looks only at one provider's lines of one client, so a run recomputes just the pairs that its
 -- new files (or a moved as-of date) change: sql/changes/core.claim_lines.sql, quality.model_builds.
 -- materialise: incremental by provider_agb, client_key of staging.net_lines
+-- store uncompressed: claim_id, trajectory_key
 WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),

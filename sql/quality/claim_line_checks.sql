@@ -9,6 +9,7 @@
 -- No client key is selected: samples of these columns end up in quality.expectation_results and Data Docs.
 -- A run recomputes only the lines its new files or a moved as-of date change (sql/changes/quality.claim_line_checks.sql).
 -- materialise: incremental by claim_id of staging.claim_lines
+-- store uncompressed: claim_id
 WITH debits AS (
     SELECT DISTINCT claim_id FROM staging.claim_lines WHERE debit_credit = 'D'
 ),

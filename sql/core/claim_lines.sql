@@ -108,6 +108,12 @@ carried AS (
         WHERE s.zvt_changes
     ) AS ordered
     WHERE valid_zvt IS NULL AND carried_zvt IS NOT NULL
+),
+line_additions AS (
+    -- per line, what the rules above add (the number of an untracked trajectory, a carried ZVT): joined on once
+    SELECT coalesce(u.claim_id, c.claim_id) AS claim_id, u.trajectory_number, c.carried_zvt
+    FROM untracked_numbered AS u
+    FULL JOIN carried AS c ON c.claim_id = u.claim_id
 )
 SELECT
     n.claim_id,
@@ -117,8 +123,8 @@ SELECT
     n.client_key,
     CASE
         WHEN n.trajectory_id IS NOT NULL THEN n.provider_agb || '|' || n.client_key || '|' || n.trajectory_id
-        WHEN u.trajectory_number IS NOT NULL
-            THEN n.provider_agb || '|' || n.client_key || '|#' || CAST(u.trajectory_number AS VARCHAR)
+        WHEN x.trajectory_number IS NOT NULL
+            THEN n.provider_agb || '|' || n.client_key || '|#' || CAST(x.trajectory_number AS VARCHAR)
     END AS trajectory_key,
     n.prestatiecode,
     pc.family,
@@ -131,7 +137,7 @@ SELECT
     CAST(EXTRACT(year FROM n.service_date) AS INTEGER) AS year,
     CAST(EXTRACT(month FROM n.service_date) AS INTEGER) AS month,
     CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS zvt,
-    coalesce(CASE WHEN z.zvt IS NOT NULL THEN n.zvt END, c.carried_zvt) AS line_zvt,
+    coalesce(CASE WHEN z.zvt IS NOT NULL THEN n.zvt END, x.carried_zvt) AS line_zvt,
     n.zorglabel,
     n.privacy_flag,
     n.referral_type,
@@ -146,6 +152,5 @@ FROM staging.net_lines AS n
 CROSS JOIN params AS p
 JOIN reference.prestatiecodes AS pc ON pc.prestatiecode = n.prestatiecode
 LEFT JOIN reference.zorgvraagtypen AS z ON z.zvt = n.zvt
-LEFT JOIN untracked_numbered AS u ON u.claim_id = n.claim_id
-LEFT JOIN carried AS c ON c.claim_id = n.claim_id
+LEFT JOIN line_additions AS x ON x.claim_id = n.claim_id
 WHERE n.service_date <= p.as_of

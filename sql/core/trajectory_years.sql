@@ -6,11 +6,12 @@
 -- recomputed (pipelines/incremental.py).
 -- materialise: incremental by provider_agb, client_key of core.claim_lines
 SELECT
-    provider_agb,
+    -- the trajectory key contains its provider and client: grouping by the key and year alone is the same and quicker
+    any_value(provider_agb) AS provider_agb,
     year,
     trajectory_key,
-    client_key,
+    any_value(client_key) AS client_key,
     count(*) AS activity_lines
 FROM core.claim_lines
 WHERE counts_as_activity AND trajectory_key IS NOT NULL
-GROUP BY provider_agb, year, trajectory_key, client_key
+GROUP BY trajectory_key, year

@@ -39,37 +39,46 @@ def columns_read(con: duckdb.DuckDBPyConnection, table: str, sql_texts: list[str
         if re.search(rf"\b{re.escape(column)}\b", text)]
 
 
-def keys_hash_one_to_one(con: duckdb.DuckDBPyConnection, warehouse: str, providers: list[str] | None = None) -> bool:
+def keys_hash_one_to_one(con: duckdb.DuckDBPyConnection, warehouse: str, providers: list[str] | None = None,
+                         year: int | None = None) -> bool:
     """Whether ``KEY_HASH`` maps the distinct values of each surrogate key column of core.claim_lines (of the
-    ``providers``' lines only, when given: those a copy takes) to distinct numbers (a 64-bit hash of a million keys
-    almost always does: a collision has a chance in ~10^7). Reads the distinct keys once (~1 s at ten million
-    lines); on a collision the trend numbers the keys instead (exact, but ~4 s slower per year at ten million
-    lines)."""
-    of_providers, params = "", {}
+    ``providers``' lines only, when given, and of the lines of ``year``, when given: those a copy takes) to distinct
+    numbers (a 64-bit hash of a million keys almost always does: a collision has a chance in ~10^7). Reads the
+    distinct keys once (~1 s at ten million lines, about half that for one year of two); on a collision the trend
+    numbers the keys instead (exact, but ~4 s slower per year at ten million lines).
+
+    The keys of one year's lines are all the keys a copy of that year has: the earlier lines it also takes belong to
+    trajectories active in the year, and a trajectory key contains its client."""
+    conditions, params = "", {}
     if providers is not None:
-        of_providers = f"AND {IN_PROVIDERS}"
+        conditions += f" AND {IN_PROVIDERS}"
         params["providers"] = providers
+    if year is not None:
+        conditions += " AND year = $year"
+        params["year"] = year
     checks = [f"(SELECT count(*) = count(DISTINCT {KEY_HASH.format('k')}) FROM (SELECT DISTINCT {column} AS k "
-              f'FROM "{warehouse}".core.claim_lines WHERE {column} IS NOT NULL {of_providers}))'
+              f'FROM "{warehouse}".core.claim_lines WHERE {column} IS NOT NULL{conditions}))'
               for column in SURROGATE_KEYS]
     return all(con.execute(f"SELECT {', '.join(checks)}", params).fetchone())
 
 
 class KeyHashChecks:
-    """:func:`keys_hash_one_to_one` for the providers of each copy, each checked once; a check over every provider's
-    lines covers the copy of any of them. A nightly run's copies take the changed providers' lines only, whose keys
-    are checked in a fraction of the ~1 s that every key takes."""
+    """:func:`keys_hash_one_to_one` for the providers and year of each copy, each checked once; a check over every
+    provider's lines or every year's covers the copies of any of them. A full run's copies take one year's lines
+    (the year of its month ends), a nightly run's the changed providers' lines only, whose keys are checked in a
+    fraction of the ~1 s that every key takes."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, warehouse: str) -> None:
         self.con, self.warehouse = con, warehouse
-        self.checked: dict[tuple[str, ...] | None, bool] = {}
+        self.checked: dict[tuple[tuple[str, ...] | None, int | None], bool] = {}
 
-    def __call__(self, providers: list[str] | None = None) -> bool:
-        scope = None if providers is None else tuple(providers)
-        if self.checked.get(None) is True:
+    def __call__(self, providers: list[str] | None = None, year: int | None = None) -> bool:
+        scope = (None if providers is None else tuple(providers), year)
+        covering = {(None, None), (scope[0], None), (None, year), scope}
+        if any(self.checked.get(wider) is True for wider in covering):
             return True
         if scope not in self.checked:
-            self.checked[scope] = keys_hash_one_to_one(self.con, self.warehouse, providers)
+            self.checked[scope] = keys_hash_one_to_one(self.con, self.warehouse, providers, year)
         return self.checked[scope]
 
 
@@ -112,7 +121,7 @@ def copy_year_lines(con: duckdb.DuckDBPyConnection, warehouse: str, columns: lis
     (:func:`encode_repeating_text`)."""
     encoded = encoded or {}
     if isinstance(hashed_keys, KeyHashChecks):
-        hashed_keys = hashed_keys(providers)
+        hashed_keys = hashed_keys(providers, year)
     if not hashed_keys:
         _copy_year_lines_numbered(con, warehouse, columns, year, last_end, encoded, providers)
         return

@@ -127,7 +127,28 @@ def test_the_key_hash_is_checked_over_the_keys_of_the_providers_a_copy_takes(tmp
     assert [checks(["P1"]), checks(), checks(["P1"]), checks(["P0", "P1"])] == [True, False, True, False]
     monkeypatch.setattr(trend_copy, "KEY_HASH", "hash({})")
     checks = trend_copy.KeyHashChecks(con, "w")
-    assert checks() and checks(["P0"]) and list(checks.checked) == [None]  # every provider's check covers P0's
+    assert checks() and checks(["P0"]) and list(checks.checked) == [(None, None)]  # every provider's covers P0's
+
+
+def test_the_key_hash_is_checked_over_the_keys_of_the_year_a_copy_takes(tmp_path, monkeypatch):
+    import duckdb
+
+    from pipelines.benchmarks import trend_copy
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA core")
+    # 2025: 400 clients and trajectories; 2026: one of each
+    con.execute("CREATE TABLE core.claim_lines AS SELECT 'P0' AS provider_agb, CASE WHEN i < 1000 THEN 2025 ELSE 2026 "
+                "END AS year, 'client ' || (i % 400) AS client_key, 'trajectory ' || (i % 400) AS trajectory_key "
+                "FROM range(1001) AS t(i)")
+    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 2)")  # one-to-one over one key, not over 400
+    assert not trend_copy.keys_hash_one_to_one(con, "w")
+    assert not trend_copy.keys_hash_one_to_one(con, "w", year=2025)
+    assert trend_copy.keys_hash_one_to_one(con, "w", year=2026)
+    assert trend_copy.keys_hash_one_to_one(con, "w", ["P0"], 2026)
+    checks = trend_copy.KeyHashChecks(con, "w")
+    assert [checks(year=2026), checks(["P0"], 2026), checks(), checks(["P0"], 2025)] == [True, True, False, False]
+    assert list(checks.checked) == [(None, 2026), (None, None), (("P0",), 2025)]  # (P0, 2026): covered by 2026's
 
 
 def test_repeating_text_is_copied_as_an_enum_that_compares_and_sorts_as_the_text(tmp_path):

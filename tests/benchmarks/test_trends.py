@@ -108,18 +108,25 @@ def test_the_scratch_copy_hashes_keys_one_to_one_and_keeps_missing_keys_missing(
     assert not trend_copy.keys_hash_one_to_one(con, "w")
 
 
-def test_the_key_hash_is_checked_over_the_keys_of_the_providers_a_copy_takes(tmp_path, monkeypatch):
+def _claim_lines_with_one_big_and_one_small_scope(tmp_path, monkeypatch, many: str, one: str):
+    """A warehouse whose lines of the scope ``many`` (SQL for i < 1000) have 400 clients and trajectories and those of
+    ``one`` (i = 1000) one of each, and a key hash that is one-to-one over one key but not over 400."""
     import duckdb
 
     from pipelines.benchmarks import trend_copy
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("CREATE SCHEMA core")
-    # P0: 400 clients and trajectories; P1: one of each
-    con.execute("CREATE TABLE core.claim_lines AS SELECT CASE WHEN i < 1000 THEN 'P0' ELSE 'P1' END AS provider_agb, "
+    con.execute(f"CREATE TABLE core.claim_lines AS SELECT CASE WHEN i < 1000 THEN {many} ELSE {one} END AS scope, "
                 "'client ' || (i % 400) AS client_key, 'trajectory ' || (i % 400) AS trajectory_key "
                 "FROM range(1001) AS t(i)")
-    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 2)")  # one-to-one over one key, not over 400
+    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 2)")
+    return con, trend_copy
+
+
+def test_the_key_hash_is_checked_over_the_keys_of_the_providers_a_copy_takes(tmp_path, monkeypatch):
+    con, trend_copy = _claim_lines_with_one_big_and_one_small_scope(tmp_path, monkeypatch, "'P0'", "'P1'")
+    con.execute("ALTER TABLE core.claim_lines RENAME scope TO provider_agb")
     assert not trend_copy.keys_hash_one_to_one(con, "w")
     assert not trend_copy.keys_hash_one_to_one(con, "w", ["P0"])
     assert trend_copy.keys_hash_one_to_one(con, "w", ["P1"])
@@ -131,17 +138,9 @@ def test_the_key_hash_is_checked_over_the_keys_of_the_providers_a_copy_takes(tmp
 
 
 def test_the_key_hash_is_checked_over_the_keys_of_the_year_a_copy_takes(tmp_path, monkeypatch):
-    import duckdb
-
-    from pipelines.benchmarks import trend_copy
-
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("CREATE SCHEMA core")
-    # 2025: 400 clients and trajectories; 2026: one of each
-    con.execute("CREATE TABLE core.claim_lines AS SELECT 'P0' AS provider_agb, CASE WHEN i < 1000 THEN 2025 ELSE 2026 "
-                "END AS year, 'client ' || (i % 400) AS client_key, 'trajectory ' || (i % 400) AS trajectory_key "
-                "FROM range(1001) AS t(i)")
-    monkeypatch.setattr(trend_copy, "KEY_HASH", "(hash({}) % 2)")  # one-to-one over one key, not over 400
+    con, trend_copy = _claim_lines_with_one_big_and_one_small_scope(tmp_path, monkeypatch, "2025", "2026")
+    con.execute("ALTER TABLE core.claim_lines RENAME scope TO year")
+    con.execute("ALTER TABLE core.claim_lines ADD COLUMN provider_agb VARCHAR DEFAULT 'P0'")
     assert not trend_copy.keys_hash_one_to_one(con, "w")
     assert not trend_copy.keys_hash_one_to_one(con, "w", year=2025)
     assert trend_copy.keys_hash_one_to_one(con, "w", year=2026)

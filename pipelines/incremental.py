@@ -50,7 +50,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.paths import SQL_DIR
-from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind
+from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind, transaction
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
@@ -117,8 +117,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     is_table = relation_kind(con, model) == "BASE TABLE"
     can_add = not full_rebuild and previous is not None and previous.fingerprint == fingerprint and is_table \
         and set(previous.loads) <= set(loaded) and (previous.as_of is not None or as_of is None)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         build = Build(fingerprint, loaded, as_of)
         if can_add:
             new = [load_id for load_id in loaded if load_id not in set(previous.loads)]
@@ -130,10 +129,6 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
             added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
             how, loads_added = REBUILT, len(loaded)
         record_build(con, model.table, build, how, loads_added, added)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 

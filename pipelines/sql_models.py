@@ -14,7 +14,9 @@ it mentions, so adding a file is all it takes to add a table (and its asset).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,23 +60,24 @@ class SqlModel:
     def is_view(self) -> bool:
         return any(line.strip() == _VIEW_MARKER for line in self.description.splitlines())
 
-    @property
-    def incremental_key(self) -> str | None:
-        """What follows ``-- materialise: incremental by`` in the file's header (pipelines/incremental.py)."""
+    def _marked(self, marker: re.Pattern) -> str | None:
+        """What follows ``marker`` on a line of the file's header, or None."""
         for line in self.description.splitlines():
-            match = _INCREMENTAL_MARKER.match(line.strip())
+            match = marker.match(line.strip())
             if match:
                 return match.group(1)
         return None
 
     @property
+    def incremental_key(self) -> str | None:
+        """What follows ``-- materialise: incremental by`` in the file's header (pipelines/incremental.py)."""
+        return self._marked(_INCREMENTAL_MARKER)
+
+    @property
     def uncompressed_columns(self) -> tuple[str, ...]:
         """The columns after ``-- store uncompressed:`` in the file's header (:func:`create`)."""
-        for line in self.description.splitlines():
-            match = _UNCOMPRESSED_MARKER.match(line.strip())
-            if match:
-                return tuple(c.strip() for c in match.group(1).split(","))
-        return ()
+        columns = self._marked(_UNCOMPRESSED_MARKER)
+        return tuple(c.strip() for c in columns.split(",")) if columns else ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -134,16 +137,23 @@ def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool |
     if view or not model.uncompressed_columns:
         create(con, model, view)
     else:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):  # create() then declares and fills the table in two statements
             create(con, model, view)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     if view:
         return None
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block's statements as one transaction: committed when it ends, rolled back when it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def relation_kind(con: duckdb.DuckDBPyConnection, model: SqlModel) -> str | None:

@@ -50,7 +50,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.paths import SQL_DIR
-from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind, transaction
+from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind
+from pipelines.warehouse import transaction
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (

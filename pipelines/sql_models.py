@@ -14,15 +14,14 @@ it mentions, so adding a file is all it takes to add a table (and its asset).
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from pipelines.paths import SQL_DIR
+from pipelines.warehouse import transaction
 
 WAREHOUSE_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
 _TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
@@ -142,18 +141,6 @@ def materialise(con: duckdb.DuckDBPyConnection, model: SqlModel, as_view: bool |
     if view:
         return None
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-
-
-@contextlib.contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Run the block's statements as one transaction: committed when it ends, rolled back when it raises."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def relation_kind(con: duckdb.DuckDBPyConnection, model: SqlModel) -> str | None:

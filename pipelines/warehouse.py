@@ -310,6 +310,22 @@ def _copy_direct(source: Path, target: Path, block_size: int = 16 << 20, page: i
 
 
 @contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block's statements as one transaction: committed when it ends, rolled back when it raises.
+
+    The block's own error is what the caller sees. A COMMIT that fails (a write-write conflict, a full disk) has
+    already ended the transaction; a ROLLBACK then would fail with "no transaction is active" and hide why."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
 def run_lock(warehouse: Warehouse) -> Iterator[None]:
     """Held by a whole CLI run, so that two runs on one data directory never interleave their steps.
 

@@ -547,3 +547,36 @@ def test_the_steps_of_a_run_share_one_open_working_copy(tmp_path, monkeypatch):
     assert len(steps) > 30
     assert [p.name for p in opened] == ["warehouse.duckdb"]
     assert not warehouse_module._HELD  # released at the end of the run
+
+
+def test_a_transaction_commits_its_block_and_rolls_back_a_block_that_raises():
+    from pipelines.warehouse import transaction
+
+    con = duckdb.connect()
+    with transaction(con):
+        con.execute("CREATE TABLE kept AS SELECT 1 AS x")
+    with pytest.raises(ValueError, match="half-way"):
+        with transaction(con):
+            con.execute("CREATE TABLE dropped AS SELECT 1 AS x")
+            raise ValueError("stopped half-way")
+    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"kept"}
+    con.execute("BEGIN TRANSACTION")  # no transaction was left open
+    con.execute("ROLLBACK")
+
+
+def test_a_commit_that_fails_raises_its_own_error_not_that_of_the_rollback_after_it():
+    # Two writers of one row: the second COMMIT fails, which ends its transaction; rolling back then would raise
+    # "no transaction is active" instead of the conflict.
+    from pipelines.warehouse import transaction
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    other = con.cursor()
+    with pytest.raises(duckdb.TransactionException, match="(?i)constraint|conflict") as raised:
+        with transaction(other):
+            other.execute("INSERT INTO t VALUES (1)")
+            with transaction(con):
+                con.execute("INSERT INTO t VALUES (1)")
+    assert "no transaction is active" not in str(raised.value)
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)

@@ -38,6 +38,7 @@ from pipelines.contract import (CLAIMS, IDENTIFIER_COLUMN, KINDS, PSEUDONYM_COLU
                                kind_of, kept_typed, raw_columns, raw_text_view_sql, stored_table, typed_value_column)
 from pipelines.ingest.checksums import ChecksumMemo, checksums
 from pipelines.ingest.pseudonymise import CLIENT_KEY_HEX_DIGITS, hmac_parameters, hmac_sql, shorten_stored_client_keys
+from pipelines.warehouse import transaction
 
 SNIFF_BYTES = 64 * 1024
 
@@ -152,7 +153,6 @@ def load_landing(
             summary.rows_loaded += rows
             summary.lines_rejected += rejected
         except (ExtractError, duckdb.Error) as error:
-            _rollback_if_open(con)
             reason = str(error) if isinstance(error, ExtractError) else f"{path.name}: {error}"
             _quarantine(con, path, kind, checksum, reason, quarantine_dir)
             summary.quarantined[path.name] = reason
@@ -220,33 +220,33 @@ def _load_file(
             selected.append(f"NULLIF(trim({text(column)}), '') AS {column}")
     # Reading and sniffing happened above, outside the transaction; the file's rows, its rejected lines and
     # its manifest row are written together or not at all.
-    con.execute("BEGIN TRANSACTION")
     params = {"load_id": load_id}
     if kind.name == CLAIMS.name:
         params.update(hmac_parameters(key))
     if source != "landing_rows":
         params["path"] = str(path)
-    con.execute(
-        f"INSERT INTO {stored_table(kind)} SELECT $load_id, src.source_row, {', '.join(selected + values)} "
-        f"FROM {source} AS src{keyed}",
-        params,
-    )
-    rows = con.execute(f"SELECT count(*) FROM {stored_table(kind)} WHERE load_id = ?", [load_id]).fetchone()[0]
-    if rows_in_file is not None and rows != rows_in_file:
-        raise ExtractError(f"{path.name}: the file has {rows_in_file} rows but {rows} were read; nothing was loaded")
-    ignored = sorted(set(header) - set(kind.columns))
-    con.execute(
-        "INSERT INTO raw.load_manifest VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, ?, NULL, ?)",
-        [load_id, path.name, kind.name, checksum, path.stat().st_size, rows + rejected, rows, rejected,
-         delimiter, decimal_separator, ", ".join(ignored) or None, _now()],
-    )
-    if rejected:
+    with transaction(con):
         con.execute(
-            "INSERT INTO raw.rejected_lines SELECT ?, ?, line, column_name, "
-            "error_type || ': ' || error_message FROM landing_rejects ORDER BY line",
-            [load_id, path.name],
+            f"INSERT INTO {stored_table(kind)} SELECT $load_id, src.source_row, {', '.join(selected + values)} "
+            f"FROM {source} AS src{keyed}",
+            params,
         )
-    con.execute("COMMIT")
+        rows = con.execute(f"SELECT count(*) FROM {stored_table(kind)} WHERE load_id = ?", [load_id]).fetchone()[0]
+        if rows_in_file is not None and rows != rows_in_file:
+            raise ExtractError(f"{path.name}: the file has {rows_in_file} rows but {rows} were read; "
+                               "nothing was loaded")
+        ignored = sorted(set(header) - set(kind.columns))
+        con.execute(
+            "INSERT INTO raw.load_manifest VALUES (?, ?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, ?, NULL, ?)",
+            [load_id, path.name, kind.name, checksum, path.stat().st_size, rows + rejected, rows, rejected,
+             delimiter, decimal_separator, ", ".join(ignored) or None, _now()],
+        )
+        if rejected:
+            con.execute(
+                "INSERT INTO raw.rejected_lines SELECT ?, ?, line, column_name, "
+                "error_type || ': ' || error_message FROM landing_rejects ORDER BY line",
+                [load_id, path.name],
+            )
     return rows, rejected
 
 
@@ -477,13 +477,6 @@ def _quarantine(con, path: Path, kind: ExtractKind | None, checksum: str, reason
         "INSERT INTO raw.load_manifest VALUES (?, ?, ?, ?, ?, 'quarantined', NULL, 0, 0, NULL, NULL, NULL, ?, ?)",
         [_next_load_id(con), path.name, kind.name if kind else None, checksum, path.stat().st_size, reason, _now()],
     )
-
-
-def _rollback_if_open(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass  # no transaction was open: the file failed while it was being read
 
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:

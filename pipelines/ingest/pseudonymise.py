@@ -20,6 +20,7 @@ import os
 import warnings
 
 from pipelines.contract import CLAIMS, stored_table
+from pipelines.warehouse import transaction
 
 KEY_ENV = "PRAKTIJKVARIATIE_PSEUDONYM_KEY"
 DEVELOPMENT_KEY = "praktijkvariatie-development-key-not-for-real-data"
@@ -85,15 +86,10 @@ def shorten_stored_client_keys(con) -> int:
     if oldest is None or len(oldest[0]) <= CLIENT_KEY_HEX_DIGITS:
         return 0
     (old,) = con.execute(f"SELECT count(*) FROM {stored} WHERE {longer}").fetchone()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"UPDATE {stored} SET client_key = left(client_key, {CLIENT_KEY_HEX_DIGITS}) WHERE {longer}")
         (builds,) = con.execute("SELECT count(*) FROM information_schema.tables "
                                 "WHERE table_schema = 'quality' AND table_name = 'model_builds'").fetchone()
         if builds:
             con.execute("DELETE FROM quality.model_builds")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return old

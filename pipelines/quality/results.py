@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from pipelines.catalog import catalogue_comments, comment_if_different
+from pipelines.warehouse import transaction
 
 EXPECTATION_RESULTS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.expectation_results (
@@ -130,8 +131,7 @@ def record_check_run(
     """Replace this run's rows for this check with ``outcomes`` (and the GX JSON for Data Docs)."""
     ensure_result_tables(con)
     asset = binding.asset_path
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in ("expectation_results", "validation_results"):
             con.execute(
                 f"DELETE FROM quality.{table} WHERE run_id = ? AND check_name = ? AND asset_key = ?",
@@ -168,10 +168,6 @@ def record_check_run(
                 [run_time, run_id, binding.check_name, asset, binding.suite_name, binding.table,
                  bool(gx_result.success), json.dumps(redacted_result_json(gx_result))],
             )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def redacted_result_json(gx_result: Any) -> dict:

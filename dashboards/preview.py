@@ -67,7 +67,21 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
             raise
         finally:
             _kill_group(proc)  # anything left behind in the group
+            _remove_singleton_folder(profile)
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _remove_singleton_folder(profile: str) -> None:
+    """Remove the folder Chromium made in the temp directory for the profile's process-singleton socket
+    (``org.chromium.Chromium.*``, pointed to by the profile's ``SingletonSocket`` link). Chromium removes it only
+    when it exits by itself; the callers end it by killing its process group, which left one folder per run."""
+    try:
+        socket = Path(os.readlink(Path(profile) / "SingletonSocket"))
+    except OSError:
+        return  # no singleton socket: nothing was made
+    folder = socket.parent
+    if folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith("org.chromium.Chromium."):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -173,6 +187,7 @@ class Browser:
 
     def close(self) -> None:
         self._devtools.__exit__()
+        _remove_singleton_folder(self._profile.name)
         self._profile.cleanup()
 
     def screenshots(self, pairs: list[tuple[Path, Path]], fragment: str = "", base_url: str = "") -> dict[Path, bool]:

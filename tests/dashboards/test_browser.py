@@ -173,3 +173,15 @@ def test_the_preview_browser_compiles_plotly_before_any_page_is_rendered():
         assert browser.evaluate("location.href").startswith("http://127.0.0.1:")
     finally:
         previews.close()
+
+
+def test_a_closed_browser_leaves_no_folder_in_the_temp_directory():
+    # Chromium makes a folder for its process-singleton socket beside the profile; ended by a kill, it left one
+    # behind per dashboards run.
+    browser = Browser()
+    singleton = Path(browser._profile.name) / "SingletonSocket"
+    folder = Path(singleton.readlink()).parent
+    assert folder.is_dir() and folder.name.startswith("org.chromium.Chromium.")
+    browser.close()
+    assert not folder.exists()
+    assert not singleton.parent.exists()  # the profile itself

@@ -21,10 +21,9 @@ from pathlib import Path
 import duckdb
 
 from pipelines.paths import SQL_DIR
-from pipelines.warehouse import transaction
+from pipelines.warehouse import SCHEMAS, transaction
 
-WAREHOUSE_SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
-_TABLE_REFERENCE = re.compile(r"\b(" + "|".join(WAREHOUSE_SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
+_TABLE_REFERENCE = re.compile(r"\b(" + "|".join(SCHEMAS) + r")\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
 _VIEW_MARKER = "materialise: view"
 _INCREMENTAL_MARKER = re.compile(r"^materialise: incremental by (.+)$")

@@ -89,9 +89,9 @@ def claim_files(landing: Path) -> list[Path]:
 def bare_aggregate(landing: Path, every_column: bool = True) -> tuple[float, int]:
     """The floor: read every claim line once and group by provider.
 
-    With ``every_column`` the aggregate touches every field of every line (the greatest value of each column per provider),
-    so a columnar Parquet reader cannot skip any of the data the pipeline has to read; without it, it reads
-    only provider_agb (Parquet then reads one column of twenty, which is no floor for reading the lines).
+    With ``every_column`` the aggregate touches every field of every line (the greatest value of each column per
+    provider), so a columnar Parquet reader cannot skip any of the data the pipeline has to read; without it, it
+    reads only provider_agb (Parquet then reads one column of twenty, which is no floor for reading the lines).
     """
     con = duckdb.connect()
     started = time.time()
@@ -129,7 +129,7 @@ def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[flo
     """One run as ``praktijkvariatie run`` makes it: on the Dagster instance in ``DATA_DIR/dagster_home`` (SQLite
     run and event-log storage and the CLI's dagster.yaml, kept with the data directory, so that an incremental run
     finds the full run's history, as a nightly run does). Its event log costs a nightly run ~2.5 s more than an
-    in-memory instance would (docs/performance.md, seventh round): Dagster writes every event to SQLite."""
+    in-memory instance would (docs/performance-history.md, seventh round): Dagster writes every event to SQLite."""
     os.environ["DAGSTER_HOME"] = str(data_dir.resolve() / "dagster_home")
     ensure_dagster_home(data_dir)
     instance = dg.DagsterInstance.get()

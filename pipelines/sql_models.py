@@ -8,7 +8,7 @@ compute but costly to store (writing ten million wide rows takes longer than rec
 rebuilt (pipelines/incremental.py). ``-- store uncompressed: <columns>`` stores those columns of the table
 without DuckDB's string compression: for text that is unique on nearly every row (a claim_id, a trajectory key),
 compressing takes about 1 s per ten million values and saves little, while the table is written in full by every
-rebuild (docs/performance.md, twelfth round). A model's inputs are the ``schema.table`` names
+rebuild (docs/performance-history.md, twelfth round). A model's inputs are the ``schema.table`` names
 it mentions, so adding a file is all it takes to add a table (and its asset).
 """
 

@@ -112,7 +112,7 @@ class Warehouse:
         this for each run; the in-process executor runs every step in that thread).
 
         Opening the 2 GB file and closing it again, which checkpoints it, cost each of a run's ~65 connections
-        15-60 ms (~2.5 s of a nightly run, docs/performance.md). Inside this block the file is opened once, at
+        15-60 ms (~2.5 s of a nightly run, docs/performance-history.md). Inside this block the file is opened once, at
         the first :meth:`connect`, with the writer lock, and every :meth:`connect` of this thread gets a cursor
         of it. Other threads and processes wait for the writer lock as before, now until the run is done with
         the file: :meth:`publish` closes it (it renames the file), and so does the end of the block."""
@@ -146,7 +146,7 @@ class Warehouse:
 
         The finished working copy is renamed into place instead of copied: a copy reads and writes the whole file
         (~3 GB at ten million lines), which took 6-8 s of an incremental run on the benchmark machine
-        (docs/performance.md). The next working copy is then copied from the published file in
+        (docs/performance-history.md). The next working copy is then copied from the published file in
         a background thread that holds the writer lock until it is done (:meth:`wait_for_working_copy`), while the
         run renders the dashboards from the published file. The previous published file gets a second name first,
         so that the rename does not wait for the file system to free its blocks; that thread removes it.

@@ -19,7 +19,7 @@
   (``client_key``) in the same statement that reads it. ``raw.<kind>`` shows every value as text; it is a view over
   ``raw.<kind>_stored``, which keeps a value that a Parquet file delivers in its contract type (a DATE service
   date, a DECIMAL amount) in that type, in ``<column>_value``, instead of turning it into text: writing ten million
-  lines' dates and amounts as text cost the load ~3 s (docs/performance.md, eleventh round).
+  lines' dates and amounts as text cost the load ~3 s (docs/performance-history.md, eleventh round).
   Text values (CSV files, Parquet text columns) are trimmed, with empty as null.
 """
 

@@ -58,7 +58,8 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     (Chromium's zygote and renderer processes would otherwise outlive the main process)."""
     with tempfile.TemporaryDirectory(prefix="pv-chromium-") as profile:
         cmd = [*args[:1], *BASE_FLAGS, f"--user-data-dir={profile}", *args[1:]]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                env=_environment(profile))
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -67,21 +68,14 @@ def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
             raise
         finally:
             _kill_group(proc)  # anything left behind in the group
-            _remove_singleton_folder(profile)
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def _remove_singleton_folder(profile: str) -> None:
-    """Remove the folder Chromium made in the temp directory for the profile's process-singleton socket
-    (``org.chromium.Chromium.*``, pointed to by the profile's ``SingletonSocket`` link). Chromium removes it only
-    when it exits by itself; the callers end it by killing its process group, which left one folder per run."""
-    try:
-        socket = Path(os.readlink(Path(profile) / "SingletonSocket"))
-    except OSError:
-        return  # no singleton socket: nothing was made
-    folder = socket.parent
-    if folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith("org.chromium.Chromium."):
-        shutil.rmtree(folder, ignore_errors=True)
+def _environment(profile: str) -> dict[str, str]:
+    """Chromium's environment: its temp directory is the profile folder, which the callers remove. Chromium makes a
+    folder there for its process-singleton socket (``org.chromium.Chromium.*``) and removes it only when it exits by
+    itself; the callers end it by killing its process group, which left one such folder in /tmp per run."""
+    return {**os.environ, "TMPDIR": profile}
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -187,7 +181,6 @@ class Browser:
 
     def close(self) -> None:
         self._devtools.__exit__()
-        _remove_singleton_folder(self._profile.name)
         self._profile.cleanup()
 
     def screenshots(self, pairs: list[tuple[Path, Path]], fragment: str = "", base_url: str = "") -> dict[Path, bool]:
@@ -258,7 +251,8 @@ class _DevTools:
         self.proc = subprocess.Popen(
             ["sh", "-c", 'exec "$@" 3<&0 4>&1 0</dev/null 1>/dev/null', "sh", browser, *BASE_FLAGS,
              f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=_environment(profile))
 
     def __enter__(self) -> _DevTools:
         return self

@@ -176,8 +176,8 @@ def test_the_preview_browser_compiles_plotly_before_any_page_is_rendered():
 
 
 def test_a_closed_browser_leaves_no_folder_in_the_temp_directory():
-    # Chromium makes a folder for its process-singleton socket beside the profile; ended by a kill, it left one
-    # behind per dashboards run.
+    # Chromium makes a folder for its process-singleton socket in its temp directory and, ended by a kill, left it
+    # there: one per dashboards run in /tmp.
     browser = Browser()
     singleton = Path(browser._profile.name) / "SingletonSocket"
     folder = Path(singleton.readlink()).parent

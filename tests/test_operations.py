@@ -104,16 +104,19 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert kept_for == []  # the first run builds everything
     write_csv(landing / "claims_2.csv", second, CLAIMS.columns)
     materialize(landing, nightly, trend_months=4)
-    assert sorted(table for table, kept in kept_for if kept) == ["core.provider_clients", "core.trajectories",
-                                                                  "core.trajectory_years"]
-    assert {"core.claim_lines", "core.provider_years", "staging.claim_lines"} <= {t for t, _ in kept_for}
+    assert sorted(table for table, kept in kept_for if kept) == [
+        "core.provider_clients", "core.provider_years", "core.trajectories", "core.trajectory_years",
+        "marts.group_treatment_share", "marts.s01_usage", "marts.zvt_setting_mismatch"]
+    assert {"core.claim_lines", "staging.claim_lines"} <= {t for t, _ in kept_for}
     assert published_count(nightly, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'kept_changes%'") == 0
     builds = "SELECT string_agg(model || ': ' || how, ', ' ORDER BY model) FROM quality.model_builds"
     assert published_count(nightly, builds) == ("core.claim_lines: added new loads, core.provider_clients: added new "
                                                 "loads, core.provider_years: added new loads, "
                                                 "core.trajectories: added new loads, core.trajectory_years: added "
                                                 "new loads, marts.benchmark_trends: kept 2 month ends but for "
-                                                "1 changed provider, quality.claim_line_checks: added new loads, "
+                                                "1 changed provider, marts.group_treatment_share: added new loads, "
+                                                "marts.s01_usage: added new loads, marts.zvt_setting_mismatch: added "
+                                                "new loads, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
@@ -126,7 +129,9 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
                                                 "core.trajectories: added new loads, core.trajectory_years: added "
                                                 "new loads, marts.benchmark_trends: "
                                                 "kept 2 month ends; 1 more but for 1 changed provider, "
-                                                "quality.claim_line_checks: added new loads, "
+                                                "marts.group_treatment_share: added new loads, "
+                                                "marts.s01_usage: added new loads, marts.zvt_setting_mismatch: added "
+                                                "new loads, quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
@@ -136,8 +141,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert same_rows(nightly, at_once, "SELECT * EXCLUDE (load_id) FROM {}.staging.claim_lines")
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
     for table in ("core.trajectories", "core.trajectory_years", "core.provider_clients", "core.provider_years",
-                  "marts.benchmark_results",
-                  "quality.claim_line_checks", "staging.claim_conflicts"):
+                  "marts.benchmark_results", "marts.group_treatment_share", "marts.s01_usage",
+                  "marts.zvt_setting_mismatch", "quality.claim_line_checks", "staging.claim_conflicts"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
     assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 10  # a1-a3, x1, d9, e1, f1, b1, b2, z2
     assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "
@@ -196,6 +201,13 @@ def test_a_nightly_run_recomputes_the_trend_of_per_provider_benchmarks_only_for_
                                  "trend_inputs_provider_years, trend_inputs_provider_years_in_scope")
     assert same_rows(runs["nightly"], runs["at_once"], trend)
     assert same_rows(runs["nightly"], runs["at_once"], "SELECT * FROM {}.quality.trend_inputs_provider_strata")
+    # the marts that declare their rows per provider computed P2's rows again and kept P1's
+    for mart in ("group_treatment_share", "s01_usage", "zvt_setting_mismatch"):
+        p2_rows = published_count(runs["at_once"], f"SELECT count(*) FROM marts.{mart} WHERE provider_agb = '{P2}'")
+        assert published_count(runs["at_once"], f"SELECT count(*) FROM marts.{mart}") > p2_rows > 0
+        assert published_count(runs["nightly"], "SELECT how || ': ' || rows_added FROM quality.model_builds "
+                                                f"WHERE model = 'marts.{mart}'") == f"added new loads: {p2_rows}"
+        assert same_rows(runs["nightly"], runs["at_once"], f"SELECT * FROM {{}}.marts.{mart}")
     assert published_count(runs["at_once"], p1_cost) != p1_cost_before  # moved with P2's new client
 
     # Declared per provider, the cost per client would keep P1's stale rows: the comparison above would fail.
@@ -388,8 +400,9 @@ def test_a_warehouse_loaded_with_64_digit_client_keys_is_converted_and_rebuilt(t
 
 
 def test_kept_changes_serve_only_a_model_that_starts_where_its_input_started():
-    """core.trajectories takes core.claim_lines' kept changes only when it was last built from the loads and as-of
-    date core.claim_lines was brought up to date from, to those core.claim_lines reflects now."""
+    """core.trajectories (by the same keys) and core.provider_years (by one of them) take core.claim_lines' kept
+    changes only when they were last built from the loads and as-of date core.claim_lines was brought up to date
+    from, to those core.claim_lines reflects now."""
     from datetime import date
 
     from pipelines.incremental import (KEPT_CHANGES_DDL, MODEL_BUILDS_DDL, Build, _kept_changes_for, _kept_tables,
@@ -414,7 +427,9 @@ def test_kept_changes_serve_only_a_model_that_starts_where_its_input_started():
         _kept_tables("core.claim_lines")
     assert _kept_changes_for(con, trajectories, Build("t", [1], before), up_to_date) is None  # a run behind
     assert _kept_changes_for(con, trajectories, Build("t", [1, 2], date(2025, 2, 28)), up_to_date) is None
-    assert _kept_changes_for(con, provider_years, Build("p", [1, 2], before), Build("p", [1, 2, 3], now)) is None
+    # by fewer keys (the provider alone) too: its changed keys are the providers of the kept ones
+    assert _kept_changes_for(con, provider_years, Build("p", [1, 2], before), Build("p", [1, 2, 3], now)) == \
+        _kept_tables("core.claim_lines")
     con.execute("UPDATE quality.model_builds SET fingerprint = 'g'")  # core.claim_lines built again since
     assert _kept_changes_for(con, trajectories, Build("t", [1, 2], before), up_to_date) is None
     drop_kept_changes(con)

@@ -4,6 +4,9 @@
 --   share             = group_minutes / treatment_minutes (null when treatment_minutes = 0)
 --   share_amount      = net amount of group lines / net amount of group + behandeling lines
 --   meets_norm        = share >= threshold (or > threshold when threshold_inclusive is false)
+-- A provider's rows depend only on its own lines (and the small tables of scope, norms and parameters), so a
+-- run recomputes just the providers whose core.claim_lines rows it changed (quality.model_builds).
+-- materialise: incremental by provider_agb of core.claim_lines
 WITH activity AS (
     SELECT
         provider_agb,

@@ -2,6 +2,9 @@
 --   consult_lines = non-reversed consult and groepsconsult lines; s01_lines = those with zorglabel S01.
 --   share = s01_lines / consult_lines (null without consult lines).
 --   meets_norm = s01_lines > threshold (default 0), from effective_from_year; null without consult lines.
+-- A provider's rows depend only on its own lines (and the small tables of scope, norms and parameters), so a
+-- run recomputes just the providers whose core.claim_lines rows it changed (quality.model_builds).
+-- materialise: incremental by provider_agb of core.claim_lines
 WITH counted AS (
     SELECT
         provider_agb,

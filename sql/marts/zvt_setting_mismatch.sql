@@ -4,6 +4,9 @@
 --   mismatch lines  = scope lines whose line ZVT (own or carried forward) is in `light_zvt`
 --   share           = clients_light_zvt / clients_in_scope (null without scope lines)
 --   meets_norm      = mismatch_lines <= threshold (default 0); null without scope lines
+-- A provider's rows depend only on its own lines (and the small tables of scope, norms and parameters), so a
+-- run recomputes just the providers whose core.claim_lines rows it changed (quality.model_builds).
+-- materialise: incremental by provider_agb of core.claim_lines
 WITH light_zvt AS (
     SELECT CAST(value AS INTEGER) AS zvt
     FROM core.policy_parameters

@@ -194,3 +194,20 @@ def test_a_model_built_by_the_same_keys_from_an_incremental_model_takes_that_mod
                        "WHERE model = 'staging.codes'").fetchone() == ("added new loads", 1, 2)
     assert con.execute("SELECT * FROM staging.codes ORDER BY ALL").fetchall() == [
         ("c1", "a", False), ("c2", "b", True), ("c3", "b", False)]
+
+
+def test_a_model_that_takes_its_inputs_changes_may_not_read_the_as_of_date(con, model, per_claim, tmp_path):
+    # Its rows of keys whose input did not change could still change with a moved as-of date, which its input's
+    # changes do not cover: it needs a changes file of its own.
+    sql = tmp_path / "staging" / "recent.sql"
+    sql.write_text("-- materialise: incremental by claim_id of staging.latest\n"
+                   "SELECT l.claim_id, p.as_of FROM staging.latest AS l CROSS JOIN core.run_parameters AS p\n")
+    con.execute("CREATE SCHEMA core")
+    con.execute("CREATE TABLE core.run_parameters AS SELECT DATE '2025-03-31' AS as_of")
+    load_claims(con, 1, [("c1", "a")])
+    for m in (model, per_claim):
+        materialise(con, m)
+    with pytest.raises(ValueError, match="reads core.run_parameters: a moved as-of date"):
+        materialise(con, SqlModel("staging", "recent", sql))
+    (tmp_path / "changes" / "staging.recent.sql").write_text("SELECT claim_id FROM changed_claims")
+    assert materialise(con, SqlModel("staging", "recent", sql)) == 1

@@ -262,11 +262,18 @@ def _kept_changes_for(con: duckdb.DuckDBPyConnection, model: SqlModel, previous:
     date from the loads and as-of date ``model`` was last built with to those it is built with now, and the
     model has no changes file of its own and the input's keys or some of them."""
     upstream = _takes_kept_changes(model)
-    if upstream is None or not _has_kept_changes(con):
+    return None if upstream is None else kept_changes_between(con, upstream, previous, build)
+
+
+def kept_changes_between(con: duckdb.DuckDBPyConnection, table: str, previous: Build, build: Build
+                         ) -> tuple[str, str] | None:
+    """The kept keys and rows tables of ``table`` when it was brought up to date in this run from the loads and
+    as-of date of ``previous`` to those of ``build``, and not built again since; None otherwise."""
+    if not _has_kept_changes(con):
         return None
     row = con.execute("SELECT fingerprint, from_loads, from_as_of, to_loads, to_as_of FROM quality.kept_changes "
-                      "WHERE model = ?", [upstream]).fetchone()
-    current = recorded_builds(con).get(upstream)
+                      "WHERE model = ?", [table]).fetchone()
+    current = recorded_builds(con).get(table)
     if row is None or current is None:
         return None
     fingerprint, from_loads, from_as_of, to_loads, to_as_of = row
@@ -275,7 +282,7 @@ def _kept_changes_for(con: duckdb.DuckDBPyConnection, model: SqlModel, previous:
     if (sorted(from_loads), from_as_of, sorted(to_loads), to_as_of) != (
             sorted(previous.loads), previous.as_of, sorted(build.loads), build.as_of):
         return None
-    return _kept_tables(upstream)
+    return _kept_tables(table)
 
 
 def drop_kept_changes(con: duckdb.DuckDBPyConnection) -> None:

@@ -115,8 +115,10 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
                                                 "core.trajectories: added new loads, core.trajectory_years: added "
                                                 "new loads, marts.benchmark_trends: kept 2 month ends but for "
                                                 "1 changed provider, marts.group_treatment_share: added new loads, "
-                                                "marts.s01_usage: added new loads, marts.zvt_setting_mismatch: added "
-                                                "new loads, quality.claim_line_checks: added new loads, "
+                                                "marts.profile_comparison: kept 3 benchmarks but for 1 changed "
+                                                "provider, marts.s01_usage: added new loads, "
+                                                "marts.zvt_setting_mismatch: added new loads, "
+                                                "quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
@@ -130,8 +132,10 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
                                                 "new loads, marts.benchmark_trends: "
                                                 "kept 2 month ends; 1 more but for 1 changed provider, "
                                                 "marts.group_treatment_share: added new loads, "
-                                                "marts.s01_usage: added new loads, marts.zvt_setting_mismatch: added "
-                                                "new loads, quality.claim_line_checks: added new loads, "
+                                                "marts.profile_comparison: kept 3 benchmarks but for 1 changed "
+                                                "provider, marts.s01_usage: added new loads, "
+                                                "marts.zvt_setting_mismatch: added new loads, "
+                                                "quality.claim_line_checks: added new loads, "
                                                 "staging.claim_conflicts: added new loads, "
                                                 "staging.claim_lines: added new loads, staging.claims_typed: added "
                                                 "new loads")
@@ -142,7 +146,8 @@ def test_tables_brought_up_to_date_by_a_later_run_equal_tables_built_from_all_fi
     assert same_rows(nightly, at_once, "SELECT * FROM {}.core.claim_lines")
     for table in ("core.trajectories", "core.trajectory_years", "core.provider_clients", "core.provider_years",
                   "marts.benchmark_results", "marts.group_treatment_share", "marts.s01_usage",
-                  "marts.zvt_setting_mismatch", "quality.claim_line_checks", "staging.claim_conflicts"):
+                  "marts.zvt_setting_mismatch", "marts.profile_comparison", "quality.claim_line_checks",
+                  "staging.claim_conflicts"):
         assert same_rows(nightly, at_once, f"SELECT * FROM {{}}.{table}")
     assert published_count(nightly, "SELECT count(*) FROM core.claim_lines") == 10  # a1-a3, x1, d9, e1, f1, b1, b2, z2
     assert published_count(nightly, "SELECT string_agg(claim_id || ' ' || client_key_is_c, ',') FROM (SELECT "
@@ -208,6 +213,13 @@ def test_a_nightly_run_recomputes_the_trend_of_per_provider_benchmarks_only_for_
         assert published_count(runs["nightly"], "SELECT how || ': ' || rows_added FROM quality.model_builds "
                                                 f"WHERE model = 'marts.{mart}'") == f"added new loads: {p2_rows}"
         assert same_rows(runs["nightly"], runs["at_once"], f"SELECT * FROM {{}}.marts.{mart}")
+    # so did the profile comparison, under the other profiles (the run's own is copied from its results)
+    how = "SELECT how || ': ' || rows_added FROM quality.model_builds WHERE model = 'marts.profile_comparison'"
+    computed = published_count(runs["at_once"], f"SELECT count(*) FROM marts.profile_comparison WHERE "
+                               f"provider_agb = '{P2}' OR policy = 'default' OR benchmark NOT IN "
+                               "('group_treatment_share', 's01_usage', 'zvt_setting_mismatch')")
+    assert same_rows(runs["nightly"], runs["at_once"], "SELECT * FROM {}.marts.profile_comparison")
+    assert published_count(runs["nightly"], how) == f"kept 3 benchmarks but for 1 changed provider: {computed}"
     assert published_count(runs["at_once"], p1_cost) != p1_cost_before  # moved with P2's new client
 
     # Declared per provider, the cost per client would keep P1's stale rows: the comparison above would fail.

@@ -127,7 +127,7 @@ def profile_comparison(context: dg.AssetExecutionContext, settings: PipelineSett
     required = required_parameters(benchmarks())
     profiles = [load_profile(name, required=required) for name in available_profiles()]
     with settings.warehouse.connect() as con:
-        rows = build_profile_comparison(con, benchmarks(), profiles)
+        rows = build_profile_comparison(con, benchmarks(), profiles, full_rebuild=settings.full_rebuild)
     return dg.MaterializeResult(metadata={"rows": rows, "profiles": ", ".join(p.name for p in profiles)})
 
 

@@ -76,6 +76,12 @@ def load_benchmarks(sql_dir: Path = SQL_DIR) -> list[Benchmark]:
             raise RegistryError(f"{meta_path}: unit must be one of {UNITS}, direction one of {DIRECTIONS}")
         if not isinstance(meta.get("per_provider", False), bool):
             raise RegistryError(f"{meta_path}: per_provider must be true or false")
+        model = SqlModel("marts", meta_path.stem, sql_path)
+        if (model.incremental_key or "").startswith("provider_agb of") and not meta.get("per_provider", False):
+            # the header says a provider's rows depend on its own lines only; the trend test checks that claim
+            # for the benchmarks that make it in their .yml (tests/benchmarks/test_trends.py)
+            raise RegistryError(f"{sql_path} is built by provider (-- materialise: incremental by provider_agb "
+                                f"...), so {meta_path.name} must say per_provider: true")
         out.append(Benchmark(
             name=meta_path.stem,
             title=meta["title"],
@@ -91,7 +97,7 @@ def load_benchmarks(sql_dir: Path = SQL_DIR) -> list[Benchmark]:
             policy_source=meta["policy_source"],
             why_it_matters=meta.get("why_it_matters", ""),
             parameters=tuple(meta["parameters"]),
-            model=SqlModel("marts", meta_path.stem, sql_path),
+            model=model,
             per_provider=meta.get("per_provider", False),
             columns=dict(meta.get("columns") or {}),
         ))

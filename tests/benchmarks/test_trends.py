@@ -240,3 +240,10 @@ def test_per_provider_must_be_true_or_false(tmp_path):
         load_benchmarks(tmp_path)
     (marts / "x.yml").write_text(meta, encoding="utf-8")
     assert load_benchmarks(tmp_path)[0].per_provider is False
+    # a mart built by provider says so in its .yml too, where the test above checks it on an extract
+    (marts / "x.sql").write_text("-- materialise: incremental by provider_agb of core.claim_lines\nSELECT 1",
+                                 encoding="utf-8")
+    with pytest.raises(RegistryError, match="x.yml must say per_provider: true"):
+        load_benchmarks(tmp_path)
+    (marts / "x.yml").write_text(meta + "per_provider: true\n", encoding="utf-8")
+    assert load_benchmarks(tmp_path)[0].per_provider is True

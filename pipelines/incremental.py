@@ -152,8 +152,8 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     if kept is not None:  # the input kept its changed keys and their rows earlier in this run
         kept_keys, kept_rows = kept
         con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT {keys} FROM {kept_keys}")
-        if by_keys(_same_keys_input(model)).keys == spec.keys:  # by fewer keys: all input rows of those keys
-            source = kept_rows
+        if by_keys(_same_keys_input(model)).keys == spec.keys:
+            source = kept_rows  # by fewer keys it reads every input row of its changed keys, not the kept rows only
     else:
         create_changed_keys(con, model, new, previous.as_of)
     view_input = _view_input_narrowing(model) if source == spec.input else None

@@ -220,9 +220,11 @@ class _MonthEnd:
             "FROM core.run_parameters",
             {"period_end": period_end},
         )
+        # The month end as a constant, not a join with scratch_core.run_parameters: DuckDB plans a join on an
+        # inequality as a nested loop and then expects a small fraction of the lines, and every model of the
+        # month end is planned from that guess.
         con.execute(f"CREATE OR REPLACE VIEW {ACROSS_YEARS_INPUT} AS SELECT l.* "
-                    "FROM scratch_core.trend_lines AS l, scratch_core.run_parameters AS p "
-                    "WHERE l.service_date <= p.as_of")
+                    f"FROM scratch_core.trend_lines AS l WHERE l.service_date <= DATE '{period_end.isoformat()}'")
         con.execute(f"CREATE OR REPLACE VIEW scratch_core.claim_lines AS SELECT * FROM {ACROSS_YEARS_INPUT} "
                     f"WHERE year = {period_end.year}")
         every = (*items, *comparing)

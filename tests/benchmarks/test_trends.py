@@ -34,6 +34,16 @@ def test_a_month_end_of_the_trend_equals_a_run_as_of_that_date(warehouse_for):
     assert statuses == {dt.date(2025, 1, 31): 0.3, dt.date(2025, 2, 28): 0.6, dt.date(2025, 3, 31): 0.8}
 
 
+def test_a_line_dated_on_a_month_end_counts_at_that_month_end(warehouse_for):
+    # P1's turnover: 300 on 10 January, 100 on the month end 31 January itself, 300 on 10 February
+    on_month_end = [*turnover.CLAIMS, claim("a0", "a", "2025-01-31", BEH_60, "100.00")]
+    trend = warehouse_for(on_month_end, CONTRACTS, as_of="2025-02-28", trend_months=2)
+    statuses = {r["period_end"]: r["value"] for r in rows(
+        trend, "SELECT period_end, value FROM marts.benchmark_trends "
+               "WHERE benchmark = 'turnover_cap' AND provider_agb = '00000001' ORDER BY period_end")}
+    assert statuses == {dt.date(2025, 1, 31): 0.4, dt.date(2025, 2, 28): 0.7}
+
+
 # TX was treated in 2024 and has only diagnostiek in 2025: with treatment in 2025's casemix because of 2024.
 # TY starts in 2024 and comes back only in February 2025: not in January's casemix.
 CROSS_YEAR = [*diagnostics.CLAIMS, claim("x1", "x", "2024-11-01", BEH_60, trajectory="TX"),

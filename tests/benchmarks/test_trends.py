@@ -17,6 +17,13 @@ CONTRACTS = turnover.CONTRACTS
 COLUMNS = "benchmark, provider_agb, year, numerator, denominator, value, threshold, meets_norm, volume"
 
 
+def turnover_of_00000001(trend) -> dict:
+    """The turnover-cap utilisation of provider 00000001 at each month end of the trend."""
+    return {r["period_end"]: r["value"] for r in rows(
+        trend, "SELECT period_end, value FROM marts.benchmark_trends "
+               "WHERE benchmark = 'turnover_cap' AND provider_agb = '00000001' ORDER BY period_end")}
+
+
 def test_month_ends_count_back_from_the_as_of_date():
     assert month_ends(dt.date(2025, 3, 10), 3) == [dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 10)]
 
@@ -28,9 +35,7 @@ def test_a_month_end_of_the_trend_equals_a_run_as_of_that_date(warehouse_for):
     published = rows(as_of_february, f"SELECT {COLUMNS} FROM marts.benchmark_results WHERE year = 2025")
     key = lambda r: (r["benchmark"], r["provider_agb"])  # noqa: E731
     assert sorted(at_february, key=key) == sorted(published, key=key)
-    statuses = {r["period_end"]: r["value"] for r in rows(
-        trend, "SELECT period_end, value FROM marts.benchmark_trends "
-               "WHERE benchmark = 'turnover_cap' AND provider_agb = '00000001' ORDER BY period_end")}
+    statuses = turnover_of_00000001(trend)
     assert statuses == {dt.date(2025, 1, 31): 0.3, dt.date(2025, 2, 28): 0.6, dt.date(2025, 3, 31): 0.8}
 
 
@@ -38,9 +43,7 @@ def test_a_line_dated_on_a_month_end_counts_at_that_month_end(warehouse_for):
     # P1's turnover: 300 on 10 January, 100 on the month end 31 January itself, 300 on 10 February
     on_month_end = [*turnover.CLAIMS, claim("a0", "a", "2025-01-31", BEH_60, "100.00")]
     trend = warehouse_for(on_month_end, CONTRACTS, as_of="2025-02-28", trend_months=2)
-    statuses = {r["period_end"]: r["value"] for r in rows(
-        trend, "SELECT period_end, value FROM marts.benchmark_trends "
-               "WHERE benchmark = 'turnover_cap' AND provider_agb = '00000001' ORDER BY period_end")}
+    statuses = turnover_of_00000001(trend)
     assert statuses == {dt.date(2025, 1, 31): 0.4, dt.date(2025, 2, 28): 0.7}
 
 

@@ -203,14 +203,17 @@ def dashboard_assets() -> list[dg.AssetsDefinition]:
             raise FileNotFoundError(f"no published warehouse at {warehouse.published_path}: run the pipeline first")
         taking = _Previews(context.log)
         try:
+            # the previous pages are deleted while the previews are taken (see swap_into_place)
             result = build_dashboards(warehouse.published_path, warehouse.dashboards_dir,
-                                      min_cell_size=settings.min_cell_size, after_main_pages=taking.start)
+                                      min_cell_size=settings.min_cell_size, after_main_pages=taking.start,
+                                      remove_old_in_background=True)
         except BaseException:
             taking.close()
             raise
         context.log.info(f"rendered {len(result.pages) - 1 + result.provider_pages} pages in "
                          f"{result.seconds:.1f} s ({result.total_bytes / 1e6:.1f} MB) into {result.out_dir}")
         previews, note = taking.result(), taking.note
+        result.wait_for_old_folder_removed()
         for page in result.pages:
             meta = _metadata(page, result, previews.get(page.key), note)
             if page.key == "overview":

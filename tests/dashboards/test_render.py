@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dashboards.preview import find_browser
-from dashboards.render import benchmark_file, build_dashboards, plotly_js_path, provider_file
+from dashboards.render import benchmark_file, build_dashboards, plotly_js_path, provider_file, swap_into_place
 from pipelines.benchmarks.registry import benchmarks
 
 FIGURE_JSON = re.compile(r'<script type="application/json" id="(fig-[a-z-]+)-data">(.*?)</script>', re.S)
@@ -224,6 +224,22 @@ def test_rebuild_swaps_the_folder_in_place(tiny_warehouse, tmp_path):
     (target / "stale.html").write_text("from an earlier build")
     build_dashboards(tiny_warehouse.published, target)
     assert (target / "index.html").is_file() and not (target / "stale.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["dashboards"]
+
+
+def test_a_swap_can_leave_deleting_the_old_folder_to_a_thread(tmp_path):
+    target = tmp_path / "dashboards"
+    target.mkdir()
+    (target / "page.html").write_text("old")
+    left_by_a_stopped_run = tmp_path / ".dashboards.old-0badf00d"
+    left_by_a_stopped_run.mkdir()
+    new = tmp_path / ".dashboards.tmp-1"
+    new.mkdir()
+    (new / "page.html").write_text("new")
+    removing = swap_into_place(new, target, remove_old_in_background=True)
+    assert (target / "page.html").read_text() == "new"  # in place before the old folder is gone
+    assert removing is not None
+    removing.join()
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["dashboards"]
 
 

@@ -34,8 +34,8 @@ the expectation; ``evaluated=False`` means GX raised internally (wrong column na
 unsupported metric, ...) and the result says nothing about the data. Callers must treat
 ``evaluated=False`` as an error of the pipeline/suite, whatever the severity.
 
-Why DuckDB needs four small adjustments (checked against great-expectations 1.24.1,
-SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All four are applied *per execution
+Why DuckDB needs five small adjustments (checked against great-expectations 1.24.1,
+SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All five are applied *per execution
 engine instance* in ``_duckdb_execution_engine``; nothing global in GX is modified, so the module
 is safe to call repeatedly (several tables, several suites) in one process:
 
@@ -70,6 +70,10 @@ is safe to call repeatedly (several tables, several suites) in one process:
    ``SELECT * ... LIMIT 1``. That cost ~0.03 s per question, ~0.065 s per validation (30% of validating a
    small mart). Our engine's inspector answers the primary key from DuckDB's own ``duckdb_constraints()``
    and the columns with GX's own fallback directly: the same metadata, without the failing detour.
+5. Whole-value regexes. ``REGEXP_MATCHES(column, '^...$')`` is written ``regexp_full_match(column, '^...$')``,
+   which gives the same answer for a pattern anchored at both ends and, on a dictionary-encoded column, is
+   evaluated once per distinct value instead of once per row (``pipelines/quality/duckdb_regex.py``). Our engine's
+   dialect instance gets a subclass of its statement compiler; other engines are untouched.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pipelines.quality.duckdb_regex import compiler_with_full_matches
 from pipelines.quality.suites import parameter_names
 
 
@@ -527,6 +532,8 @@ def _duckdb_execution_engine(datasource: Any, schema: str | None) -> Iterator[_H
     engine.dispose()
     # 3. regex: GX emits REGEXP_MATCHES(col, pattern) for dialects with this marker.
     engine.dialect.DremioDialect = True  # type: ignore[attr-defined]
+    # 5. whole-value patterns as regexp_full_match, on this dialect instance only.
+    engine.dialect.statement_compiler = compiler_with_full_matches(type(engine.dialect).statement_compiler)
     # 1. one persistent connection, shadowing the method on this instance only.
     held = _HeldConnection(engine.connect())
     execution_engine.get_connection = held.get_connection

@@ -433,3 +433,28 @@ def run_in_a_new_process(script: str) -> None:
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_whole_value_regexes_run_as_full_matches_and_the_others_as_partial_matches(db, tmp_path):
+    import sqlalchemy
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    suite = _write_suite(tmp_path / "regexes.json", "regexes", [
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "agb_code", "regex": "^[0-9]{8}$"}},
+        {"type": "expect_column_values_to_not_match_regex", "kwargs": {"column": "agb_code", "regex": "^1"}},
+    ])
+    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    try:
+        eight_digits, no_leading_one = validate_table(db, "staging.claim_lines", suite)
+    finally:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    # 1234567, ABCDEFGH, 123456789; and 12345678, 1234567, 11111111, 123456789 start with 1
+    assert (eight_digits.unexpected_count, no_leading_one.unexpected_count) == (3, 4)
+    counted = next(s for s in statements if "unexpected_count" in s)
+    assert "regexp_full_match(agb_code" in counted and "regexp_matches(agb_code" in counted
+    assert "REGEXP_MATCHES" not in counted

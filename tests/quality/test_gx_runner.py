@@ -318,9 +318,8 @@ def test_build_data_docs_writes_a_local_site(db, suite_path, tmp_path):
     assert "^[0-9]{8}$" in pages[0].read_text(encoding="utf-8")
 
 
-def test_samples_are_fetched_only_for_expectations_that_found_rows(db, tmp_path):
-    """A "first failing values" query scans the whole table when nothing fails: only the second pass, for
-    the expectations with unexpected rows, asks for samples."""
+def _validate_recording_sql(db: Path, suite: Path) -> tuple[list[ExpectationOutcome], list[str]]:
+    """The outcomes of ``suite`` on staging.claim_lines, and every SQL statement GX ran for them."""
     import sqlalchemy
     from sqlalchemy import event
 
@@ -329,16 +328,22 @@ def test_samples_are_fetched_only_for_expectations_that_found_rows(db, tmp_path)
     def record(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
+    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    try:
+        return validate_table(db, "staging.claim_lines", suite), statements
+    finally:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+
+
+def test_samples_are_fetched_only_for_expectations_that_found_rows(db, tmp_path):
+    """A "first failing values" query scans the whole table when nothing fails: only the second pass, for
+    the expectations with unexpected rows, asks for samples."""
     suite = _write_suite(tmp_path / "two.json", "two", [
         {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "agb_code", "regex": "^[0-9]{8}$"}},
         {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "setting",
                                                                    "value_set": ["A", "B", "C", "Z"]}},
     ])
-    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
-    try:
-        regex, in_set = validate_table(db, "staging.claim_lines", suite)
-    finally:
-        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    (regex, in_set), statements = _validate_recording_sql(db, suite)
     assert (regex.unexpected_count, in_set.unexpected_count) == (3, 0)
     assert sorted(regex.unexpected_sample) == ["1234567", "123456789", "ABCDEFGH"]
     sample_queries = [s for s in statements if "AS unexpected_values" in s]
@@ -436,23 +441,11 @@ def run_in_a_new_process(script: str) -> None:
 
 
 def test_whole_value_regexes_run_as_full_matches_and_the_others_as_partial_matches(db, tmp_path):
-    import sqlalchemy
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
     suite = _write_suite(tmp_path / "regexes.json", "regexes", [
         {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "agb_code", "regex": "^[0-9]{8}$"}},
         {"type": "expect_column_values_to_not_match_regex", "kwargs": {"column": "agb_code", "regex": "^1"}},
     ])
-    event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", record)
-    try:
-        eight_digits, no_leading_one = validate_table(db, "staging.claim_lines", suite)
-    finally:
-        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", record)
+    (eight_digits, no_leading_one), statements = _validate_recording_sql(db, suite)
     # 1234567, ABCDEFGH, 123456789; and 12345678, 1234567, 11111111, 123456789 start with 1
     assert (eight_digits.unexpected_count, no_leading_one.unexpected_count) == (3, 4)
     counted = next(s for s in statements if "unexpected_count" in s)

@@ -23,6 +23,8 @@ FIRST_FILE = [
     D_TWO_CREDITS, credit("C03a", D_TWO_CREDITS, "60.00"), credit("C03b", D_TWO_CREDITS, "40.00"),
     D_CONFLICT, D_ALLOWED,
     {**credit("C09", D_REVERSED, "25.00"), "related_claim_id": "NOT-IN-DATA"},
+    {**credit("C10", D_PARTIAL, "5.00"), "related_claim_id": "C02"},  # names a credit line, not a debit line
+    {**credit("C11", D_PARTIAL, "5.00"), "related_claim_id": ""},  # names no line
     # no trajectory_id: 2024-01-10 and 2024-06-01 together; 2025-07-01 is 395 days later -> new trajectory;
     # 2026-07-01 is exactly 365 days after that -> same trajectory
     claim("G1", "c2", "2024-01-10", DIAG_60, trajectory=None),
@@ -97,6 +99,15 @@ def test_credits_that_add_up_to_the_amount_reverse_it(warehouse):
 def test_credit_without_its_debit_line_still_lowers_cost(warehouse):
     line = net(warehouse, "C09")
     assert line["line_type"] == "orphan_credit" and line["net_amount"] == Decimal("-25.00")
+
+
+def test_a_credit_whose_debit_line_is_not_in_the_data_is_flagged_with_what_it_names(warehouse):
+    found = {r["claim_id"]: r["credit_without_debit"] for r in rows(
+        warehouse, "SELECT claim_id, credit_without_debit FROM quality.claim_line_checks WHERE debit_credit = 'C'")}
+    assert found == {"C01": None, "C02": None, "C03a": None, "C03b": None, "Z8C": None, "Y3C": None,
+                     "C09": "NOT-IN-DATA", "C10": "C02", "C11": "(empty)"}
+    assert rows(warehouse, "SELECT claim_id FROM quality.claim_line_checks "
+                           "WHERE debit_credit = 'D' AND credit_without_debit IS NOT NULL") == []
 
 
 def test_allowed_amount_is_used_when_present(warehouse):

@@ -57,6 +57,8 @@ def whole_value_pattern(pattern: str) -> bool:
             depth += 1
         elif char == ")":
             depth -= 1
+            if depth < 0:  # not a valid pattern; and "^a)|(b$" would pass the alternative test below
+                return False
         elif char == "|" and depth == 0:
             return False
         i += 1

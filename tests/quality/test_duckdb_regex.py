@@ -30,6 +30,7 @@ NOT_WHOLE = [
     "^\\Qa|b\\E$",  # quoted text: not followed here, so not taken as whole-value
     "^[a$",  # an unclosed class
     "^(a$",  # an unclosed group
+    "^a)|(b$",  # a group closed before it opens
     "$",
     "",
 ]

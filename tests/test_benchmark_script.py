@@ -52,3 +52,16 @@ def test_benchmark_runs_full_and_incremental_on_the_clis_dagster_instance(tmp_pa
     finally:
         instance.dispose()
     assert (base / "dagster_home" / "dagster.yaml").is_file()
+
+    # the base keeps the digest of the SQL files it was built with; a base of other SQL files is said to be one,
+    # as its incremental run rebuilds the changed tables, which a nightly run does not
+    assert (base / "sql.sha256").read_text().strip() == benchmark.sql_digest()
+    assert "rebuilt in full (SQL or small inputs changed): " in out
+    assert "kept by a run of other SQL files" not in out
+    (base / "sql.sha256").write_text("other\n")
+    assert benchmark.main(["--lines", "5000", "--incremental", "300", "--recent", "--cache", str(tmp_path / "cache"),
+                           "--data-dir", str(data_dir), "--base", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "full run skipped" in out
+    assert f"{base} was kept by a run of other SQL files" in out.split("targets: ")[1]
+    assert not (data_dir / "sql.sha256").exists()

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import mmap
 import os
 import shutil
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import duckdb
@@ -44,17 +46,26 @@ BASE_SQL_DIGEST = "sql.sha256"  # in a --base folder: sql_digest() of the run th
 TARGET_INCREMENTAL_S = 20
 
 
+class Sample(NamedTuple):
+    """This process's counters at one moment (Linux /proc/self/stat)."""
+
+    time: float
+    rss: int  # resident set size, bytes
+    faults: int  # minor page faults so far: a page of memory the process wrote or read for the first time
+    system: float  # CPU seconds spent in the kernel so far (page faults, file copies, ...)
+
+
 class MemorySampler(threading.Thread):
-    """Samples this process's resident set size every 50 ms."""
+    """Samples this process's resident set size, page faults and system time every 50 ms."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[Sample] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.samples.append((time.time(), _rss_bytes()))
+            self.samples.append(process_counters())
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -62,16 +73,24 @@ class MemorySampler(threading.Thread):
         self.join()
 
     def peak(self, start: float, end: float) -> int:
-        inside = [rss for t, rss in self.samples if start <= t <= end]
+        inside = [sample.rss for sample in self.samples if start <= sample.time <= end]
         return max(inside, default=0)
 
+    def growth(self, start: float, end: float) -> tuple[int, float]:
+        """Page faults and system seconds between ``start`` and ``end`` (to the sampling's 50 ms)."""
+        samples = list(self.samples)
+        before = [sample for sample in samples if sample.time <= start] or samples[:1]
+        until = [sample for sample in samples if sample.time <= end]
+        if not before or not until:
+            return 0, 0.0
+        return until[-1].faults - before[-1].faults, until[-1].system - before[-1].system
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+
+def process_counters() -> Sample:
+    with open("/proc/self/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # the fields after the command name, from field 3 on
+    ticks = os.sysconf("SC_CLK_TCK")
+    return Sample(time.time(), int(fields[21]) * mmap.PAGESIZE, int(fields[7]), int(fields[12]) / ticks)
 
 
 def landing_for(lines: int, fmt: str, cache: Path, seed: int) -> Path:
@@ -227,20 +246,32 @@ def onto_existing_clients(frame: pl.DataFrame, landing: Path, seed: int) -> pl.D
 
 
 def report(title: str, total: float, steps: list, sampler: MemorySampler, lines: int, floor: float) -> list[str]:
+    """Print one run's table; return the stages above the target ratio. ``k faults`` and ``sys s``: the stage's page
+    faults (thousands) and the kernel CPU seconds of this process meanwhile. A page fault is mostly a page of memory
+    the process writes for the first time; on a virtual machine whose host takes back the memory its guest leaves
+    free, the first write to such a page is expensive, and this is where a slow phase's time goes."""
     problems = []
     print(f"\n{title}")
-    print(f"{'stage':42s} {'seconds':>8s} {'lines/s':>12s} {'peak MiB':>9s} {'x floor':>8s}")
+    print(f"{'stage':42s} {'seconds':>8s} {'lines/s':>12s} {'peak MiB':>9s} {'x floor':>8s} {'k faults':>9s} "
+          f"{'sys s':>6s}")
     for name, start, end in steps:
         seconds = end - start
         ratio = seconds / floor if floor else 0
         peak = sampler.peak(start, end) / 2**20
-        print(f"{name:42s} {seconds:8.2f} {lines / seconds if seconds else 0:12,.0f} {peak:9,.0f} {ratio:8.1f}")
+        faults, system = sampler.growth(start, end)
+        print(f"{name:42s} {seconds:8.2f} {lines / seconds if seconds else 0:12,.0f} {peak:9,.0f} {ratio:8.1f} "
+              f"{faults / 1000:9,.0f} {system:6.2f}")
         if ratio > TARGET_RATIO:
             problems.append(f"stage {name} takes {ratio:.1f}x the bare aggregate (target <= {TARGET_RATIO}x)")
     outside = total - sum(end - start for _, start, end in steps)
     print(f"{'(outside the steps: Dagster, start and end)':42s} {outside:8.2f}")
-    peak_all = max((rss for _, rss in sampler.samples), default=0) / 2**30
-    print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f} {total / floor:8.1f}")
+    peak_all = max((sample.rss for sample in sampler.samples), default=0) / 2**30
+    faults, system = sampler.growth(steps[0][1], steps[-1][2]) if steps else (0, 0.0)
+    print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f} {total / floor:8.1f} "
+          f"{faults / 1000:9,.0f} {system:6.2f}")
+    if faults:
+        print(f"(kernel time per page fault: {system / faults * 1e6:.0f} µs; ~2 µs where the memory is at hand, "
+              "25-50 µs where the virtual machine's host must first give it back: docs/performance.md)")
     return problems
 
 
@@ -315,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             budget = TARGET_SECONDS_PER_10M * lines / 10_000_000
             if args.format == "parquet" and total > budget:
                 run_problems.append(f"full run {total:.0f} s > {budget:.0f} s (90 s per 10M lines)")
-            peak = max(rss for _, rss in sampler.samples) / 2**30
+            peak = max(sample.rss for sample in sampler.samples) / 2**30
             if peak > TARGET_PEAK_GIB:
                 run_problems.append(f"peak memory {peak:.1f} GiB > {TARGET_PEAK_GIB} GiB")
             runs.append((total, run_problems))
@@ -350,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         rebuilt = rebuilt_since(args.data_dir, inc_started)
         print(f"rebuilt in full (SQL or small inputs changed): {', '.join(rebuilt) if rebuilt else 'none'}")
     sampler.stop()
-    # This machine's speed drifts (the floor has measured 0.9-1.7 s at 10M lines on one day): the floor measured
+    # This machine's speed drifts (the floor has measured 0.9-2.4 s at 10M lines on one day): the floor measured
     # again after the runs shows whether it changed while they ran.
     print(f"\nthe floor measured again after the runs: {bare_aggregate(landing)[0]:.2f} s (before: {floor:.2f} s)")
 

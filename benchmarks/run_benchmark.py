@@ -44,6 +44,7 @@ TARGET_PEAK_GIB = 6
 TARGET_RATIO = 10
 BASE_SQL_DIGEST = "sql.sha256"  # in a --base folder: sql_digest() of the run that kept it
 TARGET_INCREMENTAL_S = 20
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/self/stat
 
 
 class Sample(NamedTuple):
@@ -89,8 +90,7 @@ class MemorySampler(threading.Thread):
 def process_counters() -> Sample:
     with open("/proc/self/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()  # the fields after the command name, from field 3 on
-    ticks = os.sysconf("SC_CLK_TCK")
-    return Sample(time.time(), int(fields[21]) * mmap.PAGESIZE, int(fields[7]), int(fields[12]) / ticks)
+    return Sample(time.time(), int(fields[21]) * mmap.PAGESIZE, int(fields[7]), int(fields[12]) / CLOCK_TICKS)
 
 
 def landing_for(lines: int, fmt: str, cache: Path, seed: int) -> Path:
@@ -266,7 +266,8 @@ def report(title: str, total: float, steps: list, sampler: MemorySampler, lines:
     outside = total - sum(end - start for _, start, end in steps)
     print(f"{'(outside the steps: Dagster, start and end)':42s} {outside:8.2f}")
     peak_all = max((sample.rss for sample in sampler.samples), default=0) / 2**30
-    faults, system = sampler.growth(steps[0][1], steps[-1][2]) if steps else (0, 0.0)
+    faults, system = (sampler.growth(min(start for _, start, _ in steps), max(end for _, _, end in steps))
+                      if steps else (0, 0.0))
     print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f} {total / floor:8.1f} "
           f"{faults / 1000:9,.0f} {system:6.2f}")
     if faults:

@@ -10,10 +10,14 @@
 -- new files (or a moved as-of date) change: sql/changes/core.claim_lines.sql, quality.model_builds.
 -- materialise: incremental by provider_agb, client_key of staging.net_lines
 -- store uncompressed: claim_id, trajectory_key
+-- (`lines` and `keyed` are read more than once and marked NOT MATERIALIZED: DuckDB would otherwise store every row
+-- of them, ~1 GB at ten million lines, and computing them again from staging.net_lines costs less than that memory.
+-- For the same reason a trajectory whose ZVT sources agree gets its ZVT in the final SELECT, from zvt_sources,
+-- instead of in a list of carried ZVTs per line. docs/performance.md)
 WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),
-lines AS (
+lines AS NOT MATERIALIZED (
     -- what the trajectory rules need, one narrow row per line up to the as-of date (the windows sort these)
     SELECT
         n.claim_id,
@@ -55,8 +59,8 @@ untracked_numbered AS (
         ) AS trajectory_number
     FROM untracked
 ),
-keyed AS (
-    -- the same trajectory_key as in the final SELECT below
+keyed AS NOT MATERIALIZED (
+    -- the same trajectory_key as in keyed_lines below
     SELECT
         l.claim_id,
         l.service_date,
@@ -81,17 +85,13 @@ zvt_sources AS (
     WHERE counts_as_activity AND valid_zvt IS NOT NULL AND trajectory_key IS NOT NULL
     GROUP BY trajectory_key
 ),
-carried AS (
-    -- lines of a trajectory without a valid ZVT of their own: the ZVT in force on their date, that of the latest
-    -- source (activity line with a valid ZVT) on or before it (latest = greatest service_date, then claim_id).
-    -- A trajectory whose sources all give one ZVT: that ZVT, from the first source's date on.
-    SELECT k.claim_id, s.first_zvt AS carried_zvt
-    FROM keyed AS k
-    JOIN zvt_sources AS s ON s.trajectory_key = k.trajectory_key
-    WHERE k.valid_zvt IS NULL AND NOT s.zvt_changes AND k.service_date >= s.first_source_date
-    UNION ALL
-    -- A trajectory whose ZVT changes: one pass over its lines in date order; on each date the sources come first,
-    -- in claim_id order, so the last source seen is the latest on or before the date (then greatest claim_id).
+changing_carried AS (
+    -- lines without a valid ZVT of their own in a trajectory whose ZVT changes: the ZVT in force on their date, that
+    -- of the latest source (activity line with a valid ZVT) on or before it (latest = greatest service_date, then
+    -- claim_id). One pass over the trajectory's lines in date order; on each date the sources come first, in
+    -- claim_id order, so the last source seen is the latest on or before the date (then greatest claim_id).
+    -- (A trajectory whose sources all give one ZVT needs no pass: the final SELECT takes that ZVT from
+    -- zvt_sources, from the first source's date on.)
     SELECT claim_id, carried_zvt
     FROM (
         SELECT
@@ -113,7 +113,24 @@ line_additions AS (
     -- per line, what the rules above add (the number of an untracked trajectory, a carried ZVT): joined on once
     SELECT coalesce(u.claim_id, c.claim_id) AS claim_id, u.trajectory_number, c.carried_zvt
     FROM untracked_numbered AS u
-    FULL JOIN carried AS c ON c.claim_id = u.claim_id
+    FULL JOIN changing_carried AS c ON c.claim_id = u.claim_id
+),
+keyed_lines AS (
+    -- every line up to the as-of date with its trajectory_key, valid ZVT and the carried ZVT of a changing trajectory
+    SELECT
+        n.*,
+        CASE
+            WHEN n.trajectory_id IS NOT NULL THEN n.provider_agb || '|' || n.client_key || '|' || n.trajectory_id
+            WHEN x.trajectory_number IS NOT NULL
+                THEN n.provider_agb || '|' || n.client_key || '|#' || CAST(x.trajectory_number AS VARCHAR)
+        END AS trajectory_key,
+        CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS valid_zvt,
+        x.carried_zvt
+    FROM staging.net_lines AS n
+    CROSS JOIN params AS p
+    LEFT JOIN reference.zorgvraagtypen AS z ON z.zvt = n.zvt
+    LEFT JOIN line_additions AS x ON x.claim_id = n.claim_id
+    WHERE n.service_date <= p.as_of
 )
 SELECT
     n.claim_id,
@@ -121,11 +138,7 @@ SELECT
     n.provider_agb,
     n.practitioner_agb,
     n.client_key,
-    CASE
-        WHEN n.trajectory_id IS NOT NULL THEN n.provider_agb || '|' || n.client_key || '|' || n.trajectory_id
-        WHEN x.trajectory_number IS NOT NULL
-            THEN n.provider_agb || '|' || n.client_key || '|#' || CAST(x.trajectory_number AS VARCHAR)
-    END AS trajectory_key,
+    n.trajectory_key,
     n.prestatiecode,
     pc.family,
     pc.activity,
@@ -136,8 +149,12 @@ SELECT
     n.service_date,
     CAST(EXTRACT(year FROM n.service_date) AS INTEGER) AS year,
     CAST(EXTRACT(month FROM n.service_date) AS INTEGER) AS month,
-    CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS zvt,
-    coalesce(CASE WHEN z.zvt IS NOT NULL THEN n.zvt END, x.carried_zvt) AS line_zvt,
+    n.valid_zvt AS zvt,
+    coalesce(
+        n.valid_zvt,
+        n.carried_zvt,
+        CASE WHEN NOT s.zvt_changes AND n.service_date >= s.first_source_date THEN s.first_zvt END
+    ) AS line_zvt,
     n.zorglabel,
     n.privacy_flag,
     n.referral_type,
@@ -148,9 +165,6 @@ SELECT
     n.is_reversed,
     n.net_amount,
     n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
-FROM staging.net_lines AS n
-CROSS JOIN params AS p
+FROM keyed_lines AS n
 JOIN reference.prestatiecodes AS pc ON pc.prestatiecode = n.prestatiecode
-LEFT JOIN reference.zorgvraagtypen AS z ON z.zvt = n.zvt
-LEFT JOIN line_additions AS x ON x.claim_id = n.claim_id
-WHERE n.service_date <= p.as_of
+LEFT JOIN zvt_sources AS s ON s.trajectory_key = n.trajectory_key

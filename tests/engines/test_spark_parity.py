@@ -67,7 +67,8 @@ ALL_SQL = [pytest.param(m.sql, id=m.table) for schema in ("staging", "core", "ma
     pytest.param(results_sql(benchmarks()), id="marts.benchmark_results"),
     pytest.param(scorecard_sql(benchmarks()), id="marts.provider_scorecard"),
 ]
-DUCKDB_ONLY = ("REGEXP_FULL_MATCH", "DATE_DIFF", "STRING_AGG", "DATEDIFF(DAY", "::", "TRY_STRPTIME", "EPOCH(")
+DUCKDB_ONLY = ("REGEXP_FULL_MATCH", "DATE_DIFF", "STRING_AGG", "DATEDIFF(DAY", "::", "TRY_STRPTIME", "EPOCH(",
+               "MATERIALIZED (")
 
 
 @pytest.mark.parametrize("sql", ALL_SQL)
@@ -94,6 +95,8 @@ def test_rules_that_refuse_what_they_cannot_translate_faithfully():
     division = to_spark("SELECT sum(amount) / count(*) FROM t", pretty=False)
     assert "CAST(SUM(amount) AS DOUBLE) / CAST(COUNT(*) AS DOUBLE)" in division
     assert "DATEDIFF(b, a)" in to_spark("SELECT date_diff('day', a, b) FROM t", pretty=False)
+    hinted = to_spark("WITH a AS NOT MATERIALIZED (SELECT 1 AS x) SELECT * FROM a, a AS b", pretty=False)
+    assert "MATERIALIZED" not in hinted.upper() and sqlglot.parse_one(hinted, read="spark") is not None
     assert {c.how for c in CONSTRUCTS} == {"sqlglot", "rewrite", "refused"}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import DEFAULT_MEMORY_LIMIT, Warehouse
 
 ENV_PREFIX = "PRAKTIJKVARIATIE_"
 
@@ -24,7 +24,7 @@ class PipelineSettings(dg.ConfigurableResource):
     data_dir: str
     policy: str = "default"
     as_of: str = ""  # YYYY-MM-DD; empty: the latest service_date among the loaded claims
-    memory_limit: str = "4GB"
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int = 0  # 0: DuckDB's default (all cores)
     min_cell_size: int = 10  # published client counts below this are suppressed
     trend_months: int = 12  # month ends in marts.benchmark_trends (a trailing year)
@@ -58,7 +58,7 @@ def settings_from_env() -> PipelineSettings:
         data_dir=data_dir,
         policy=os.environ.get(f"{ENV_PREFIX}POLICY", "default"),
         as_of=os.environ.get(f"{ENV_PREFIX}AS_OF", ""),
-        memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", "4GB"),
+        memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
         threads=int(os.environ.get(f"{ENV_PREFIX}THREADS", "0")),
         min_cell_size=int(os.environ.get(f"{ENV_PREFIX}MIN_CELL_SIZE", "10")),
         trend_months=int(os.environ.get(f"{ENV_PREFIX}TREND_MONTHS", "12")),

@@ -32,12 +32,18 @@ SCHEMAS = ("reference", "raw", "staging", "core", "marts", "quality")
 # of every claim-line table) and store them smaller; the file then needs DuckDB 1.5 or later to open.
 STORAGE_VERSION = "v1.5.0"
 WRITER_LOCK_TIMEOUT_S = 6 * 3600
+# DuckDB's memory limit unless PRAKTIJKVARIATIE_MEMORY_LIMIT says otherwise. DuckDB keeps the blocks it reads and
+# writes in memory up to this limit, and every block beyond what the process touched before is memory it touches
+# for the first time, which is what a machine short of free memory makes slow. At ten million lines a run needs
+# ~2.6 GiB at this limit (4 GiB at 4GB) and was quicker in every measured pair; more lines spill more to
+# DATA_DIR/build/spill/, where a larger limit can be quicker (docs/performance.md).
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 @dataclass(frozen=True)
 class Warehouse:
     data_dir: Path
-    memory_limit: str = "4GB"
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int | None = None
 
     @property

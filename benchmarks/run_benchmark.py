@@ -55,10 +55,12 @@ class Sample(NamedTuple):
     rss: int  # resident set size, bytes
     faults: int  # minor page faults so far: a page of memory the process wrote or read for the first time
     system: float  # CPU seconds spent in the kernel so far (page faults, file copies, ...)
+    steal: float  # CPU seconds the host took from this virtual machine so far, all cores (/proc/stat)
 
 
 class MemorySampler(threading.Thread):
-    """Samples this process's resident set size, page faults and system time every 50 ms."""
+    """Samples this process's resident set size, page faults and system time, and the machine's steal time,
+    every 50 ms."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -78,20 +80,24 @@ class MemorySampler(threading.Thread):
         inside = [sample.rss for sample in self.samples if start <= sample.time <= end]
         return max(inside, default=0)
 
-    def growth(self, start: float, end: float) -> tuple[int, float]:
-        """Page faults and system seconds between ``start`` and ``end`` (to the sampling's 50 ms)."""
+    def growth(self, start: float, end: float) -> tuple[int, float, float]:
+        """Page faults, system seconds and steal seconds between ``start`` and ``end`` (to the sampling's 50 ms)."""
         samples = list(self.samples)
         before = [sample for sample in samples if sample.time <= start] or samples[:1]
         until = [sample for sample in samples if sample.time <= end]
         if not before or not until:
-            return 0, 0.0
-        return until[-1].faults - before[-1].faults, until[-1].system - before[-1].system
+            return 0, 0.0, 0.0
+        first, last = before[-1], until[-1]
+        return last.faults - first.faults, last.system - first.system, last.steal - first.steal
 
 
 def process_counters() -> Sample:
     with open("/proc/self/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()  # the fields after the command name, from field 3 on
-    return Sample(time.time(), int(fields[21]) * mmap.PAGESIZE, int(fields[7]), int(fields[12]) / CLOCK_TICKS)
+    with open("/proc/stat") as stat:
+        cpu = stat.readline().split()  # "cpu" user nice system idle iowait irq softirq steal ...
+    steal = int(cpu[8]) / CLOCK_TICKS if len(cpu) > 8 else 0.0
+    return Sample(time.time(), int(fields[21]) * mmap.PAGESIZE, int(fields[7]), int(fields[12]) / CLOCK_TICKS, steal)
 
 
 def landing_for(lines: int, fmt: str, cache: Path, seed: int) -> Path:
@@ -250,27 +256,29 @@ def report(title: str, total: float, steps: list, sampler: MemorySampler, lines:
     """Print one run's table; return the stages above the target ratio. ``k faults`` and ``sys s``: the stage's page
     faults (thousands) and the kernel CPU seconds of this process meanwhile. A page fault is mostly a page of memory
     the process writes for the first time; on a virtual machine whose host takes back the memory its guest leaves
-    free, the first write to such a page is expensive, and this is where a slow phase's time goes."""
+    free, the first write to such a page is expensive, and this is where a slow phase's time goes. ``steal s``: CPU
+    seconds the virtual machine's host took from its cores meanwhile (both cores; any process), the other way a
+    slow phase shows."""
     problems = []
     print(f"\n{title}")
     print(f"{'stage':42s} {'seconds':>8s} {'lines/s':>12s} {'peak MiB':>9s} {'x floor':>8s} {'k faults':>9s} "
-          f"{'sys s':>6s}")
+          f"{'sys s':>6s} {'steal s':>7s}")
     for name, start, end in steps:
         seconds = end - start
         ratio = seconds / floor if floor else 0
         peak = sampler.peak(start, end) / 2**20
-        faults, system = sampler.growth(start, end)
+        faults, system, steal = sampler.growth(start, end)
         print(f"{name:42s} {seconds:8.2f} {lines / seconds if seconds else 0:12,.0f} {peak:9,.0f} {ratio:8.1f} "
-              f"{faults / 1000:9,.0f} {system:6.2f}")
+              f"{faults / 1000:9,.0f} {system:6.2f} {steal:7.2f}")
         if ratio > TARGET_RATIO:
             problems.append(f"stage {name} takes {ratio:.1f}x the bare aggregate (target <= {TARGET_RATIO}x)")
     outside = total - sum(end - start for _, start, end in steps)
     print(f"{'(outside the steps: Dagster, start and end)':42s} {outside:8.2f}")
     peak_all = max((sample.rss for sample in sampler.samples), default=0) / 2**30
-    faults, system = (sampler.growth(min(start for _, start, _ in steps), max(end for _, _, end in steps))
-                      if steps else (0, 0.0))
+    faults, system, steal = (sampler.growth(min(start for _, start, _ in steps), max(end for _, _, end in steps))
+                             if steps else (0, 0.0, 0.0))
     print(f"{'total':42s} {total:8.2f} {lines / total:12,.0f} {peak_all * 1024:9,.0f} {total / floor:8.1f} "
-          f"{faults / 1000:9,.0f} {system:6.2f}")
+          f"{faults / 1000:9,.0f} {system:6.2f} {steal:7.2f}")
     if faults:
         print(f"(kernel time per page fault: {system / faults * 1e6:.0f} µs; ~2 µs where the memory is at hand, "
               "25-50 µs where the virtual machine's host must first give it back: docs/performance.md)")

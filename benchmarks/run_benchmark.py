@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.cli import ensure_dagster_home  # noqa: E402
 from pipelines.incremental import REBUILT  # noqa: E402
 from pipelines.paths import SQL_DIR  # noqa: E402
+from pipelines.resources import settings_from_env  # noqa: E402
 from pipelines.run import run_pipeline  # noqa: E402
-from pipelines.warehouse import DEFAULT_MEMORY_LIMIT  # noqa: E402
 from sample_data.generate import generate  # noqa: E402
 
 LINES_PER_CLIENT = 18.9  # sample generator, two years
@@ -166,7 +166,7 @@ def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[flo
     started = time.time()
     outcome = run_pipeline(landing, data_dir, instance=instance,
                            progress=lambda m: print(m) if m.startswith("next working copy") else None,
-                           memory_limit=os.environ.get("PRAKTIJKVARIATIE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT))
+                           memory_limit=settings_from_env().memory_limit)
     total = time.time() - started
     steps = step_timings(instance)
     instance.dispose()

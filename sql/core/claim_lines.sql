@@ -11,20 +11,18 @@
 -- materialise: incremental by provider_agb, client_key of staging.net_lines
 -- store uncompressed: claim_id, trajectory_key
 -- (`lines` and `keyed` are read more than once and marked NOT MATERIALIZED: DuckDB would otherwise store every row
--- of them, ~1 GB at ten million lines, and computing them again from staging.net_lines costs less than that memory.
+-- of them, ~1 GB at ten million lines even for the narrow reads, and computing them again from staging.net_lines
+-- costs less than that memory.
 -- For the same reason a trajectory whose ZVT sources agree gets its ZVT in the final SELECT, from zvt_sources,
 -- instead of in a list of carried ZVTs per line. docs/performance.md)
 WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),
 lines AS NOT MATERIALIZED (
-    -- what the trajectory rules need, one narrow row per line up to the as-of date (the windows sort these)
+    -- every netted line up to the as-of date, with its ZVT if that is a valid one and whether it counts as activity
+    -- (each read below takes only the columns it needs; the windows sort narrow rows)
     SELECT
-        n.claim_id,
-        n.provider_agb,
-        n.client_key,
-        n.trajectory_id,
-        n.service_date,
+        n.*,
         CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS valid_zvt,
         n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
     FROM staging.net_lines AS n
@@ -118,19 +116,15 @@ line_additions AS (
 keyed_lines AS (
     -- every line up to the as-of date with its trajectory_key, valid ZVT and the carried ZVT of a changing trajectory
     SELECT
-        n.*,
+        l.*,
         CASE
-            WHEN n.trajectory_id IS NOT NULL THEN n.provider_agb || '|' || n.client_key || '|' || n.trajectory_id
+            WHEN l.trajectory_id IS NOT NULL THEN l.provider_agb || '|' || l.client_key || '|' || l.trajectory_id
             WHEN x.trajectory_number IS NOT NULL
-                THEN n.provider_agb || '|' || n.client_key || '|#' || CAST(x.trajectory_number AS VARCHAR)
+                THEN l.provider_agb || '|' || l.client_key || '|#' || CAST(x.trajectory_number AS VARCHAR)
         END AS trajectory_key,
-        CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS valid_zvt,
         x.carried_zvt
-    FROM staging.net_lines AS n
-    CROSS JOIN params AS p
-    LEFT JOIN reference.zorgvraagtypen AS z ON z.zvt = n.zvt
-    LEFT JOIN line_additions AS x ON x.claim_id = n.claim_id
-    WHERE n.service_date <= p.as_of
+    FROM lines AS l
+    LEFT JOIN line_additions AS x ON x.claim_id = l.claim_id
 )
 SELECT
     n.claim_id,
@@ -164,7 +158,7 @@ SELECT
     n.credited_amount,
     n.is_reversed,
     n.net_amount,
-    n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
+    n.counts_as_activity
 FROM keyed_lines AS n
 JOIN reference.prestatiecodes AS pc ON pc.prestatiecode = n.prestatiecode
 LEFT JOIN zvt_sources AS s ON s.trajectory_key = n.trajectory_key

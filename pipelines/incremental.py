@@ -41,6 +41,7 @@ never counts a load twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -119,30 +120,50 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     is_table = relation_kind(con, model) == "BASE TABLE"
     can_add = not full_rebuild and previous is not None and previous.fingerprint == fingerprint and is_table \
         and set(previous.loads) <= set(loaded) and (previous.as_of is not None or as_of is None)
-    with transaction(con):
-        build = Build(fingerprint, loaded, as_of)
-        if can_add:
-            new = [load_id for load_id in loaded if load_id not in set(previous.loads)]
-            added = _bring_up_to_date(con, model, new, previous, build)
-            how, loads_added = ADDED, len(new)
-        else:
-            create(con, model, view=False)
-            _forget_kept_changes(con, model.table)
-            added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-            how, loads_added = REBUILT, len(loaded)
-        record_build(con, model.table, build, how, loads_added, added)
+    build = Build(fingerprint, loaded, as_of)
+    new = [load_id for load_id in loaded if load_id not in set(previous.loads)] if can_add else []
+    # The changed keys and the narrowed input are temp tables made before the transaction that writes: DuckDB counts
+    # the rows of a table created inside a transaction as none until it commits, and over such an input it built its
+    # hash joins on the wide lines instead of on the reference tables (a nightly file's core.claim_lines: ~270 MB
+    # more memory touched, docs/performance-history.md, twentieth round).
+    try:
+        narrowed = _narrow(con, model, new, previous, build) if can_add else None
+        with transaction(con):
+            if can_add:
+                added = _bring_up_to_date(con, model, new, narrowed, previous, build)
+                how, loads_added = ADDED, len(new)
+            else:
+                create(con, model, view=False)
+                _forget_kept_changes(con, model.table)
+                added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+                how, loads_added = REBUILT, len(loaded)
+            record_build(con, model.table, build, how, loads_added, added)
+    except BaseException:
+        if can_add:  # (the other models of the run use the same names; the build's own error is what the caller sees)
+            with contextlib.suppress(duckdb.Error):
+                _drop_narrowing(con)
+        raise
+    if can_add:
+        _drop_narrowing(con)
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 
-def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build,
-                      build: Build) -> int:
-    """Write what the loads ``new`` (and a moved as-of date) change; returns the rows inserted."""
+@dataclass(frozen=True)
+class Narrowed:
+    """What :func:`_narrow` made for a model built by keys: ``changed`` is the filter on the changed keys (temp
+    table ``changed_keys``), ``sql`` the model's SQL reading its narrowed input (temp table or view
+    ``changed_input``)."""
+    changed: str
+    sql: str
+    keep_changes: bool
+
+
+def _narrow(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build, build: Build
+            ) -> Narrowed | None:
+    """For a model built by keys: the temp tables of the keys that the loads ``new`` (and a moved as-of date)
+    change and of the model's input narrowed to those keys; None for a model built by load_id."""
     if model.incremental_key == "load_id":
-        if not new:
-            return 0
-        # a constant list, so that the filter reaches the scan of raw (which then skips the other loads)
-        return con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{model.sql}\n) AS built "
-                           f"WHERE built.load_id IN ({', '.join(map(str, new))})").fetchone()[0]
+        return None
     spec = by_keys(model)
     keys = ", ".join(spec.keys)
     # (keys) IN (SELECT ...): DuckDB runs it as a semi join; a correlated EXISTS here took 100 times longer
@@ -174,21 +195,39 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     kind = "TABLE" if source == "changed_view" else "VIEW"
     con.execute(f"CREATE OR REPLACE TEMP {kind} changed_input AS SELECT * FROM {source} AS t WHERE {changed}")
     narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
-    con.execute(f"DELETE FROM {model.table} AS t WHERE {changed}")
+    return Narrowed(changed, narrowed, _keeps_changes(model))
+
+
+def _drop_narrowing(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temp tables and views of :func:`_narrow`."""
+    made = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                            "WHERE table_catalog = 'temp'").fetchall())
+    for name in ("changed_input", "changed_view", "changed_view_input", "changed_keys"):  # readers first
+        if name in made:
+            con.execute(f"DROP {'VIEW' if made[name] == 'VIEW' else 'TABLE'} temp.main.{name}")
+
+
+def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], narrowed: Narrowed | None,
+                      previous: Build, build: Build) -> int:
+    """Write what the loads ``new`` (and a moved as-of date) change, from the narrowed input of a model built by
+    keys; returns the rows inserted."""
+    if narrowed is None:  # built by load_id
+        if not new:
+            return 0
+        # a constant list, so that the filter reaches the scan of raw (which then skips the other loads)
+        return con.execute(f"INSERT INTO {model.table} SELECT * FROM (\n{model.sql}\n) AS built "
+                           f"WHERE built.load_id IN ({', '.join(map(str, new))})").fetchone()[0]
+    con.execute(f"DELETE FROM {model.table} AS t WHERE {narrowed.changed}")
     # only the changed keys' rows: a model may also take rows from an input that is not narrowed (the contracts of
     # every provider in core.provider_years), and those of the other keys are in the table already
-    new_rows = f"SELECT * FROM (\n{narrowed}\n) AS t WHERE {changed}"
-    if _keeps_changes(model):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE changed_rows AS {new_rows}")
-        added = con.execute(f"INSERT INTO {model.table} SELECT * FROM changed_rows").fetchone()[0]
-        _keep_changes(con, model.table, previous, build)
-        con.execute("DROP TABLE changed_rows")
-    else:
-        added = con.execute(f"INSERT INTO {model.table} {new_rows}").fetchone()[0]
-    con.execute(f"DROP {kind} changed_input")
-    con.execute("DROP VIEW IF EXISTS changed_view")
-    con.execute("DROP TABLE IF EXISTS changed_view_input")
-    con.execute("DROP TABLE changed_keys")
+    new_rows = f"SELECT * FROM (\n{narrowed.sql}\n) AS t WHERE {narrowed.changed}"
+    if not narrowed.keep_changes:
+        return con.execute(f"INSERT INTO {model.table} {new_rows}").fetchone()[0]
+    # the rows are kept for the models built from this one later in the run: written once, into the kept table
+    _, rows_table = _kept_tables(model.table)
+    con.execute(f"CREATE OR REPLACE TABLE {rows_table} AS {new_rows}")
+    added = con.execute(f"INSERT INTO {model.table} SELECT * FROM {rows_table}").fetchone()[0]
+    _keep_changes(con, model.table, previous, build)
     return added
 
 
@@ -233,11 +272,11 @@ def _keeps_changes(model: SqlModel) -> bool:
 
 
 def _keep_changes(con: duckdb.DuckDBPyConnection, table: str, previous: Build, build: Build) -> None:
-    """Keep ``changed_keys`` and ``changed_rows`` of ``table``'s update from ``previous`` to ``build``."""
-    keys_table, rows_table = _kept_tables(table)
+    """Keep ``changed_keys`` of ``table``'s update from ``previous`` to ``build`` beside its rows (which
+    :func:`_bring_up_to_date` wrote into the kept rows table), and record what they are changes between."""
+    keys_table, _ = _kept_tables(table)
     con.execute(KEPT_CHANGES_DDL)
     con.execute(f"CREATE OR REPLACE TABLE {keys_table} AS SELECT * FROM changed_keys")
-    con.execute(f"CREATE OR REPLACE TABLE {rows_table} AS SELECT * FROM changed_rows")
     con.execute("DELETE FROM quality.kept_changes WHERE model = ?", [table])
     con.execute("INSERT INTO quality.kept_changes VALUES (?, ?, CAST(? AS INTEGER[]), ?, CAST(? AS INTEGER[]), ?)",
                 [table, build.fingerprint, sorted(previous.loads), previous.as_of, sorted(build.loads),

@@ -211,3 +211,34 @@ def test_a_model_that_takes_its_inputs_changes_may_not_read_the_as_of_date(con, 
         materialise(con, SqlModel("staging", "recent", sql))
     (tmp_path / "changes" / "staging.recent.sql").write_text("SELECT claim_id FROM changed_claims")
     assert materialise(con, SqlModel("staging", "recent", sql)) == 1
+
+
+TEMP_OBJECTS = "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'temp' ORDER BY ALL"
+
+
+def test_a_per_claim_build_narrows_its_input_before_writing_and_drops_it_also_when_writing_fails(con, model,
+                                                                                                 per_claim,
+                                                                                                 monkeypatch):
+    import pipelines.incremental as incremental
+
+    load_claims(con, 1, [("c1", "a"), ("c2", "a")])
+    materialise(con, model)
+    materialise(con, per_claim)
+    load_claims(con, 2, [("c1", "b")])
+    materialise(con, model)
+    seen = []
+
+    def stop_writing(con, *args):
+        seen.append(con.execute(TEMP_OBJECTS).fetchall())
+        raise duckdb.ConversionException("stopped half-way")
+
+    monkeypatch.setattr(incremental, "_bring_up_to_date", stop_writing)
+    with pytest.raises(duckdb.Error, match="stopped half-way"):
+        materialise(con, per_claim)
+    assert seen == [[("changed_input",), ("changed_keys",)]]  # made before the transaction that writes
+    assert con.execute(TEMP_OBJECTS).fetchall() == []
+    assert latest(con) == [("c1", "A", 1, 1), ("c2", "A", 1, 1)]
+    monkeypatch.undo()
+    assert materialise(con, per_claim) == 2
+    assert con.execute(TEMP_OBJECTS).fetchall() == []
+    assert latest(con) == [("c1", "B", 2, 2), ("c2", "A", 1, 1)]

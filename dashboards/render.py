@@ -728,10 +728,10 @@ def _position(value: float | None, peers_sorted: list[float]) -> str:
 
 def provider_page(model: Model, agb: str, info: pl.DataFrame, peer_values: dict[tuple[str, int], list[float]],
                   trend_rows: dict[str, dict[str, pl.DataFrame]]) -> tuple[str, int]:
-    """The profile page of one provider and its number of figures."""
+    """The profile page of one provider and its number of figures; ``info`` holds its scorecard rows, the latest
+    year first."""
     figs = FigureSet(validate=False)
     own = model.rows_by_provider.get(agb, {})
-    info = info.sort("year", descending=True)
     latest = info.row(0, named=True)
     y = latest["year"]
     name = latest["provider_name"] or agb
@@ -871,7 +871,9 @@ def render_dashboards(con: duckdb.DuckDBPyConnection, out_dir: Path, min_cell_si
                   for d in model.items}
     trend_rows = {k: v for k, v in trend_rows.items() if v is not None}
     provider_count = provider_figures = 0
-    for (agb,), info in model.scorecard.partition_by("provider_agb", as_dict=True).items():
+    # sorted once for all pages: a sort per page waits for polars' threads, which the previews' browser keeps busy
+    by_provider = model.scorecard.sort(["provider_agb", "year"], descending=[False, True])
+    for (agb,), info in by_provider.partition_by("provider_agb", as_dict=True).items():
         text, figures = provider_page(model, agb, info, peer_values, trend_rows)
         (out_dir / provider_file(agb)).write_text(text, encoding="utf-8")
         provider_count += 1

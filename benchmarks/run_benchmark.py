@@ -16,6 +16,7 @@ Targets (2 cores, 24 GiB): 10M lines from Parquet end to end <= 90 s, peak memor
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import mmap
 import os
@@ -321,7 +322,33 @@ def main(argv: list[str] | None = None) -> int:
                              "incremental run alone)")
     args = parser.parse_args(argv)
     os.environ.setdefault("PRAKTIJKVARIATIE_PSEUDONYM_KEY", "benchmark-key")
+    lock = lock_cache(args.cache)
+    if lock is None:
+        print(f"another benchmark is running with the cache folder {args.cache}: wait for it to end, or give this one "
+              "--cache and --data-dir of its own (two at once would also share the machine's cores and memory)",
+              file=sys.stderr)
+        return 2
+    try:
+        return run(args)
+    finally:
+        lock.close()
 
+
+def lock_cache(cache: Path):
+    """The open lock file of ``cache``, locked for this process; None when another benchmark holds it. A run puts its
+    nightly extract into the cached landing folder and removes one it finds there when it starts, so a second run
+    on the same cache took the first one's extract away (the first then failed)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    handle = open(cache / ".benchmark.lock", "a+")  # noqa: SIM115 - held until the run ends
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def run(args: argparse.Namespace) -> int:
     landing = landing_for(args.lines, args.format, args.cache, args.seed)
     for stale in landing.glob("claims_*_zz_increment.parquet"):
         stale.unlink()

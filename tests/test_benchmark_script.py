@@ -72,3 +72,20 @@ def test_benchmark_runs_full_and_incremental_on_the_clis_dagster_instance(tmp_pa
     assert "full run skipped" in out
     assert f"{base} was kept by a run of other SQL files" in out.split("targets: ")[1]
     assert not (data_dir / "sql.sha256").exists()
+
+
+def test_a_second_benchmark_on_the_same_cache_stops_before_touching_it(tmp_path, capsys):
+    # A run puts its nightly extract into the cached landing folder and removes one it finds there when it starts:
+    # a second run on the same cache took the first one's extract away.
+    benchmark = _load_script()
+    cache = tmp_path / "cache"
+    held = benchmark.lock_cache(cache)
+    try:
+        assert benchmark.main(["--lines", "5000", "--cache", str(cache), "--data-dir", str(tmp_path / "data")]) == 2
+        assert "another benchmark is running with the cache folder" in capsys.readouterr().err
+        assert not (tmp_path / "data").exists() and [p.name for p in cache.iterdir()] == [".benchmark.lock"]
+    finally:
+        held.close()
+    again = benchmark.lock_cache(cache)  # free once the first run has ended
+    assert again is not None
+    again.close()

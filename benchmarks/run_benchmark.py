@@ -16,7 +16,6 @@ Targets (2 cores, 24 GiB): 10M lines from Parquet end to end <= 90 s, peak memor
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import mmap
 import os
@@ -38,6 +37,7 @@ from pipelines.incremental import REBUILT  # noqa: E402
 from pipelines.paths import SQL_DIR  # noqa: E402
 from pipelines.resources import settings_from_env  # noqa: E402
 from pipelines.run import run_pipeline  # noqa: E402
+from pipelines.warehouse import acquire_lock, release_lock  # noqa: E402
 from sample_data.generate import generate  # noqa: E402
 
 LINES_PER_CLIENT = 18.9  # sample generator, two years
@@ -331,21 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     finally:
-        lock.close()
+        release_lock(lock)
 
 
 def lock_cache(cache: Path):
     """The open lock file of ``cache``, locked for this process; None when another benchmark holds it. A run puts its
     nightly extract into the cached landing folder and removes one it finds there when it starts, so a second run
     on the same cache took the first one's extract away (the first then failed)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    handle = open(cache / ".benchmark.lock", "a+")  # noqa: SIM115 - held until the run ends
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+        return acquire_lock(cache / ".benchmark.lock", timeout=0)
+    except TimeoutError:
         return None
-    return handle
 
 
 def run(args: argparse.Namespace) -> int:

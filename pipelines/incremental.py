@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -126,8 +127,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     # the rows of a table created inside a transaction as none until it commits, and over such an input it built its
     # hash joins on the wide lines instead of on the reference tables (a nightly file's core.claim_lines: ~270 MB
     # more memory touched, docs/performance-history.md, twentieth round).
-    try:
-        narrowed = _narrow(con, model, new, previous, build) if can_add else None
+    with _narrowing(con, model, new, previous, build) if can_add else contextlib.nullcontext() as narrowed:
         with transaction(con):
             if can_add:
                 added = _bring_up_to_date(con, model, new, narrowed, previous, build)
@@ -138,13 +138,6 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
                 added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
                 how, loads_added = REBUILT, len(loaded)
             record_build(con, model.table, build, how, loads_added, added)
-    except BaseException:
-        if can_add:  # (the other models of the run use the same names; the build's own error is what the caller sees)
-            with contextlib.suppress(duckdb.Error):
-                _drop_narrowing(con)
-        raise
-    if can_add:
-        _drop_narrowing(con)
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 
@@ -155,7 +148,20 @@ class Narrowed:
     ``changed_input``)."""
     changed: str
     sql: str
-    keep_changes: bool
+
+
+@contextlib.contextmanager
+def _narrowing(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build, build: Build
+               ) -> Iterator[Narrowed | None]:
+    """:func:`_narrow` for the block, whose temp tables are dropped when it ends (other models of the run use the
+    same names). When the block fails they are dropped quietly: its own error is what the caller sees."""
+    try:
+        yield _narrow(con, model, new, previous, build)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            _drop_narrowing(con)
+        raise
+    _drop_narrowing(con)
 
 
 def _narrow(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build, build: Build
@@ -195,7 +201,7 @@ def _narrow(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], pre
     kind = "TABLE" if source == "changed_view" else "VIEW"
     con.execute(f"CREATE OR REPLACE TEMP {kind} changed_input AS SELECT * FROM {source} AS t WHERE {changed}")
     narrowed = re.sub(rf"\b{re.escape(spec.input)}\b", "changed_input", model.sql)
-    return Narrowed(changed, narrowed, _keeps_changes(model))
+    return Narrowed(changed, narrowed)
 
 
 def _drop_narrowing(con: duckdb.DuckDBPyConnection) -> None:
@@ -221,7 +227,7 @@ def _bring_up_to_date(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list
     # only the changed keys' rows: a model may also take rows from an input that is not narrowed (the contracts of
     # every provider in core.provider_years), and those of the other keys are in the table already
     new_rows = f"SELECT * FROM (\n{narrowed.sql}\n) AS t WHERE {narrowed.changed}"
-    if not narrowed.keep_changes:
+    if not _keeps_changes(model):
         return con.execute(f"INSERT INTO {model.table} {new_rows}").fetchone()[0]
     # the rows are kept for the models built from this one later in the run: written once, into the kept table
     _, rows_table = _kept_tables(model.table)

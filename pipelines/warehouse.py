@@ -165,7 +165,7 @@ class Warehouse:
         seconds["checkpoint"] = time.perf_counter() - started
         started = time.perf_counter()
         retired = self.published_path.with_name(f".{self.published_path.name}.retired")
-        lock = _acquire_lock(self.writer_lock_path)
+        lock = acquire_lock(self.writer_lock_path)
         try:
             retired.unlink(missing_ok=True)  # left by a process that stopped before removing it
             if self.published_path.exists():
@@ -177,7 +177,7 @@ class Warehouse:
             else:
                 os.replace(self.build_path, self.published_path)
         except BaseException:
-            _release_lock(lock)
+            release_lock(lock)
             raise
         seconds["rename"] = time.perf_counter() - started
         # the thread takes over the writer lock: no writer can open the working copy before it exists again
@@ -212,7 +212,7 @@ class _WorkingCopy(threading.Thread):
             self.retired.unlink(missing_ok=True)
             self.seconds = time.perf_counter() - started
         finally:
-            _release_lock(self.lock)
+            release_lock(self.lock)
 
 
 # working copy path -> the thread that is copying it from the published file (see Warehouse.publish)
@@ -231,7 +231,7 @@ class _HeldDatabase:
 
     def database(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
-            self._lock = _acquire_lock(self.warehouse.writer_lock_path)
+            self._lock = acquire_lock(self.warehouse.writer_lock_path)
             try:
                 self._connection = self.warehouse._open_for_writing()
             except BaseException:
@@ -253,7 +253,7 @@ class _HeldDatabase:
         finally:
             self._connection = None
             if self._lock is not None:
-                _release_lock(self._lock)
+                release_lock(self._lock)
                 self._lock = None
         return was_open
 
@@ -381,32 +381,33 @@ def _upgrade_storage(path: Path) -> None:
 
 @contextlib.contextmanager
 def _writer_lock(path: Path) -> Iterator[None]:
-    handle = _acquire_lock(path)
+    handle = acquire_lock(path)
     try:
         yield
     finally:
-        _release_lock(handle)
+        release_lock(handle)
 
 
-def _acquire_lock(path: Path):
-    """An exclusive lock on ``path`` (an open file whose flock is held), waiting up to WRITER_LOCK_TIMEOUT_S.
+def acquire_lock(path: Path, timeout: float = WRITER_LOCK_TIMEOUT_S):
+    """An exclusive lock on ``path`` (an open file whose flock is held), waiting up to ``timeout`` seconds (0: not
+    at all) before it raises TimeoutError.
 
     flock locks belong to the open file, so a second open in the same process waits too, and another thread may
     release the lock by closing the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
-    deadline = time.monotonic() + WRITER_LOCK_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return handle
         except BlockingIOError:
-            if time.monotonic() > deadline:
+            if time.monotonic() >= deadline:
                 handle.close()
                 raise TimeoutError(f"another pipeline run holds the warehouse writer lock {path}") from None
             time.sleep(0.5)
 
 
-def _release_lock(handle) -> None:
+def release_lock(handle) -> None:
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()

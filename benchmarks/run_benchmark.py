@@ -164,10 +164,12 @@ def run_once(landing: Path, data_dir: Path, sampler: MemorySampler) -> tuple[flo
     os.environ["DAGSTER_HOME"] = str(data_dir.resolve() / "dagster_home")
     ensure_dagster_home(data_dir)
     instance = dg.DagsterInstance.get()
+    tuning = settings_from_env()  # PRAKTIJKVARIATIE_MEMORY_LIMIT and _INCREMENTAL_MEMORY_LIMIT, as the CLI reads them
     started = time.time()
     outcome = run_pipeline(landing, data_dir, instance=instance,
                            progress=lambda m: print(m) if m.startswith("next working copy") else None,
-                           memory_limit=settings_from_env().memory_limit)
+                           memory_limit=tuning.memory_limit,
+                           incremental_memory_limit=tuning.incremental_memory_limit)
     total = time.time() - started
     steps = step_timings(instance)
     instance.dispose()

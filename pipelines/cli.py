@@ -71,7 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_pipeline(
         landing_dir=landing, data_dir=data_dir, policy=args.policy,
         as_of=args.as_of.isoformat() if args.as_of else "", progress=_say,
-        memory_limit=tuning.memory_limit, threads=tuning.threads, min_cell_size=tuning.min_cell_size,
+        memory_limit=tuning.memory_limit, incremental_memory_limit=tuning.incremental_memory_limit,
+        threads=tuning.threads, min_cell_size=tuning.min_cell_size,
         trend_months=tuning.trend_months, full_rebuild=args.full_rebuild or tuning.full_rebuild,
     )
     print(outcome.report())

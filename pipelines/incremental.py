@@ -54,7 +54,7 @@ import duckdb
 
 from pipelines.paths import SQL_DIR
 from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind
-from pipelines.warehouse import transaction
+from pipelines.warehouse import incremental_memory_limit, transaction
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
@@ -122,23 +122,39 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     can_add = not full_rebuild and previous is not None and previous.fingerprint == fingerprint and is_table \
         and set(previous.loads) <= set(loaded) and (previous.as_of is not None or as_of is None)
     build = Build(fingerprint, loaded, as_of)
-    new = [load_id for load_id in loaded if load_id not in set(previous.loads)] if can_add else []
-    # The changed keys and the narrowed input are temp tables made before the transaction that writes: DuckDB counts
-    # the rows of a table created inside a transaction as none until it commits, and over such an input it built its
-    # hash joins on the wide lines instead of on the reference tables (a nightly file's core.claim_lines: ~270 MB
-    # more memory touched, docs/performance-history.md, twentieth round).
-    with _narrowing(con, model, new, previous, build) if can_add else contextlib.nullcontext() as narrowed:
+    if not can_add:
         with transaction(con):
-            if can_add:
-                added = _bring_up_to_date(con, model, new, narrowed, previous, build)
-                how, loads_added = ADDED, len(new)
-            else:
-                create(con, model, view=False)
-                _forget_kept_changes(con, model.table)
-                added = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-                how, loads_added = REBUILT, len(loaded)
-            record_build(con, model.table, build, how, loads_added, added)
+            create(con, model, view=False)
+            _forget_kept_changes(con, model.table)
+            rows = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+            record_build(con, model.table, build, REBUILT, len(loaded), rows)
+        return rows
+    new = [load_id for load_id in loaded if load_id not in set(previous.loads)]
+    lowered = False
+    try:
+        with incremental_memory_limit(con) as lowered:
+            _add_loads(con, model, new, previous, build)
+    except duckdb.OutOfMemoryException:
+        if not lowered:
+            raise
+        # more changed rows than the lower limit holds (a large re-delivery): nothing was written, so the same build
+        # again under the run's own limit
+        _add_loads(con, model, new, previous, build)
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+
+
+def _add_loads(con: duckdb.DuckDBPyConnection, model: SqlModel, new: list[int], previous: Build, build: Build
+               ) -> None:
+    """Bring the table up to date with the loads ``new`` (and a moved as-of date) and record the build, in one
+    transaction.
+
+    The changed keys and the narrowed input are temp tables made before the transaction that writes: DuckDB counts
+    the rows of a table created inside a transaction as none until it commits, and over such an input it built its
+    hash joins on the wide lines instead of on the reference tables (a nightly file's core.claim_lines: ~270 MB
+    more memory touched, docs/performance-history.md, twentieth round)."""
+    with _narrowing(con, model, new, previous, build) as narrowed, transaction(con):
+        added = _bring_up_to_date(con, model, new, narrowed, previous, build)
+        record_build(con, model.table, build, ADDED, len(new), added)
 
 
 @dataclass(frozen=True)

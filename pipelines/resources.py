@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.warehouse import DEFAULT_MEMORY_LIMIT, Warehouse
+from pipelines.warehouse import DEFAULT_INCREMENTAL_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT, Warehouse
 
 ENV_PREFIX = "PRAKTIJKVARIATIE_"
 
@@ -25,6 +25,7 @@ class PipelineSettings(dg.ConfigurableResource):
     policy: str = "default"
     as_of: str = ""  # YYYY-MM-DD; empty: the latest service_date among the loaded claims
     memory_limit: str = DEFAULT_MEMORY_LIMIT
+    incremental_memory_limit: str = DEFAULT_INCREMENTAL_MEMORY_LIMIT  # while a build adds new files (<= memory_limit)
     threads: int = 0  # 0: DuckDB's default (all cores)
     min_cell_size: int = 10  # published client counts below this are suppressed
     trend_months: int = 12  # month ends in marts.benchmark_trends (a trailing year)
@@ -32,7 +33,8 @@ class PipelineSettings(dg.ConfigurableResource):
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(Path(self.data_dir), memory_limit=self.memory_limit, threads=self.threads or None)
+        return Warehouse(Path(self.data_dir), memory_limit=self.memory_limit, threads=self.threads or None,
+                         incremental_memory_limit=self.incremental_memory_limit)
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[PipelineSettings]:
@@ -59,6 +61,8 @@ def settings_from_env() -> PipelineSettings:
         policy=os.environ.get(f"{ENV_PREFIX}POLICY", "default"),
         as_of=os.environ.get(f"{ENV_PREFIX}AS_OF", ""),
         memory_limit=os.environ.get(f"{ENV_PREFIX}MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+        incremental_memory_limit=os.environ.get(f"{ENV_PREFIX}INCREMENTAL_MEMORY_LIMIT",
+                                                DEFAULT_INCREMENTAL_MEMORY_LIMIT),
         threads=int(os.environ.get(f"{ENV_PREFIX}THREADS", "0")),
         min_cell_size=int(os.environ.get(f"{ENV_PREFIX}MIN_CELL_SIZE", "10")),
         trend_months=int(os.environ.get(f"{ENV_PREFIX}TREND_MONTHS", "12")),

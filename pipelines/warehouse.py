@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import mmap
 import os
+import re
 import shutil
 import threading
 import time
@@ -38,6 +39,26 @@ WRITER_LOCK_TIMEOUT_S = 6 * 3600
 # ~2.6 GiB at this limit (4 GiB at 4GB) and was quicker in every measured pair; more lines spill more to
 # DATA_DIR/build/spill/, where a larger limit can be quicker (docs/performance.md).
 DEFAULT_MEMORY_LIMIT = "2GB"
+# DuckDB's memory limit while a build brings a table up to date with a run's new files (pipelines/incremental.py),
+# unless PRAKTIJKVARIATIE_INCREMENTAL_MEMORY_LIMIT says otherwise; never above the run's own limit. Such a build
+# reads the ten-million-line tables for a few per cent of their rows. Under the run's limit DuckDB keeps every block
+# it reads, so a nightly run's core.claim_lines touched ~1 GB of memory it had not touched before (~230,000 page
+# faults); under this limit it evicts blocks it has read and reuses their memory. A build that needs more than this
+# limit is done again under the run's own (docs/performance-history.md, twenty-first round).
+DEFAULT_INCREMENTAL_MEMORY_LIMIT = "512MB"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(size: str) -> int:
+    """The bytes of a DuckDB memory size such as ``512MB``, ``2GB`` or ``1.5GiB`` (KB, MB, GB: powers of 1000;
+    KiB, MiB, GiB: of 1024; no unit: bytes)."""
+    match = _SIZE.match(size)
+    if not match:
+        raise ValueError(f"not a memory size such as 512MB or 2GB: {size!r}")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "b").lower()])
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,10 @@ class Warehouse:
     data_dir: Path
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int | None = None
+    incremental_memory_limit: str = DEFAULT_INCREMENTAL_MEMORY_LIMIT
+
+    def __post_init__(self) -> None:
+        memory_bytes(self.incremental_memory_limit)  # a mistyped size fails when the run starts, not at night
 
     @property
     def build_path(self) -> Path:
@@ -102,6 +127,7 @@ class Warehouse:
         con = _open_in_storage_version(self.build_path)
         try:
             con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            _MEMORY_LIMITS[_database_key(self.build_path)] = (self.memory_limit, self.incremental_memory_limit)
             con.execute(f"SET temp_directory = '{self.spill_dir.as_posix()}'")
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
@@ -329,6 +355,47 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         with contextlib.suppress(duckdb.TransactionException):
             con.execute("ROLLBACK")
         raise
+
+
+# working copy (resolved path) -> the memory limits it was opened with: the run's own and the one for incremental
+# builds (see incremental_memory_limit)
+_MEMORY_LIMITS: dict[str, tuple[str, str]] = {}
+
+
+def _database_key(path: Path | str) -> str:
+    return str(Path(path).resolve())
+
+
+@contextlib.contextmanager
+def incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[bool]:
+    """Run the block under the incremental-build memory limit of the warehouse ``con`` writes to, when that is below
+    the run's own (:data:`DEFAULT_INCREMENTAL_MEMORY_LIMIT`); the run's limit is set again when the block ends.
+    Yields whether the limit was lowered: not for a database that :class:`Warehouse` did not open (tests that
+    build tables on a connection of their own), nor when DuckDB holds more memory in use than the lower limit."""
+    (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    limits = _MEMORY_LIMITS.get(_database_key(path)) if path else None
+    attempted = lowered = False
+    if limits is not None and _below(limits[1], limits[0]):
+        attempted = True
+        # "could not free up enough memory for the new limit": the block runs as it is (the setting reads as
+        # changed all the same, so the run's limit is set again below in any case)
+        with contextlib.suppress(duckdb.OutOfMemoryException):
+            con.execute(f"SET memory_limit = '{limits[1]}'")
+            lowered = True
+    try:
+        yield lowered
+    finally:
+        if attempted:
+            con.execute(f"SET memory_limit = '{limits[0]}'")
+
+
+def _below(size: str, other: str) -> bool:
+    """Whether memory size ``size`` is below ``other``; False when ``other`` is a size DuckDB takes in a form that
+    :func:`memory_bytes` does not read."""
+    try:
+        return memory_bytes(size) < memory_bytes(other)
+    except ValueError:
+        return False
 
 
 @contextlib.contextmanager

@@ -242,3 +242,90 @@ def test_a_per_claim_build_narrows_its_input_before_writing_and_drops_it_also_wh
     assert materialise(con, per_claim) == 2
     assert con.execute(TEMP_OBJECTS).fetchall() == []
     assert latest(con) == [("c1", "B", 2, 2), ("c2", "A", 1, 1)]
+
+
+# ~6.9 MB of text for every build: more than a 4MB limit holds (an aggregate DuckDB cannot spill), far less than 1GB
+NEEDS_MEMORY = """-- staging.claims_typed: toy row-local model that needs some memory to compute
+-- materialise: incremental by load_id
+SELECT r.load_id, r.source_row, upper(r.code) AS code,
+       (SELECT length(string_agg(CAST(x AS VARCHAR), ',')) FROM range(1000000) AS n(x)) AS text_length
+FROM raw.claims AS r
+"""
+
+
+def in_warehouse(tmp_path, sql, incremental_memory_limit):
+    """A model and a connection to a working copy opened as a run opens it (memory limit 1GB)."""
+    from pipelines.warehouse import Warehouse
+
+    path = tmp_path / "sql" / "staging" / "claims_typed.sql"
+    path.parent.mkdir(parents=True)
+    path.write_text(sql)
+    warehouse = Warehouse(tmp_path / "data", memory_limit="1GB", threads=1,
+                          incremental_memory_limit=incremental_memory_limit)
+    return SqlModel("staging", "claims_typed", path), warehouse.connect()
+
+
+def memory_limit(con):
+    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+def limits_while_writing(monkeypatch):
+    """The memory limit in force each time a build writes its new rows."""
+    import pipelines.incremental as incremental
+
+    seen, write = [], incremental._bring_up_to_date
+
+    def spy(con, *args):
+        seen.append(memory_limit(con))
+        return write(con, *args)
+
+    monkeypatch.setattr(incremental, "_bring_up_to_date", spy)
+    return seen
+
+
+def test_a_build_that_adds_new_loads_runs_under_the_incremental_memory_limit_and_a_rebuild_under_the_runs_own(
+        tmp_path, monkeypatch):
+    model, connection = in_warehouse(tmp_path, TYPED, incremental_memory_limit="64MB")
+    seen = limits_while_writing(monkeypatch)
+    with connection as con:
+        con.execute("CREATE TABLE raw.load_manifest (load_id INTEGER, kind VARCHAR, status VARCHAR, rows_loaded BIGINT)")
+        con.execute("CREATE TABLE raw.claims (load_id INTEGER, source_row BIGINT, code VARCHAR)")
+        con.execute("CREATE TABLE reference.codes AS SELECT 'A' AS code, 'first' AS label")
+        load(con, 1, ["a", "b"])
+        assert build(con, model) == (2, "rebuilt", 1, 2)
+        assert memory_limit(con) == "953.6 MiB"  # 1GB
+        load(con, 2, ["a"])
+        assert build(con, model) == (3, "added new loads", 1, 1)
+        assert seen == ["61.0 MiB"]  # 64MB
+        assert memory_limit(con) == "953.6 MiB"
+        assert table(con) == [(1, 2, "A", "first"), (1, 3, "B", None), (2, 2, "A", "first")]
+
+
+def test_a_build_that_needs_more_than_the_incremental_memory_limit_is_done_again_under_the_runs_own(
+        tmp_path, monkeypatch):
+    model, connection = in_warehouse(tmp_path, NEEDS_MEMORY, incremental_memory_limit="4MB")
+    seen = limits_while_writing(monkeypatch)
+    with connection as con:
+        con.execute("CREATE TABLE raw.load_manifest (load_id INTEGER, kind VARCHAR, status VARCHAR, rows_loaded BIGINT)")
+        con.execute("CREATE TABLE raw.claims (load_id INTEGER, source_row BIGINT, code VARCHAR)")
+        load(con, 1, ["a", "b"])
+        assert build(con, model) == (2, "rebuilt", 1, 2)
+        load(con, 2, ["c"])
+        assert build(con, model) == (3, "added new loads", 1, 1)
+        assert seen == ["3.8 MiB", "953.6 MiB"]  # out of memory at 4MB, then done under the run's 1GB
+        assert memory_limit(con) == "953.6 MiB"
+        assert con.execute("SELECT load_id, source_row, code, text_length FROM staging.claims_typed ORDER BY ALL"
+                           ).fetchall() == [(1, 2, "A", 6888889), (1, 3, "B", 6888889), (2, 2, "C", 6888889)]
+        # the failed attempt wrote nothing: one build record, no row twice
+        assert con.execute("SELECT count(*) FROM quality.model_builds").fetchone() == (1,)
+
+
+def test_memory_sizes_are_read_as_duckdb_reads_them_and_a_mistyped_incremental_limit_fails_at_once(tmp_path):
+    from pipelines.warehouse import Warehouse, memory_bytes
+
+    assert memory_bytes("512MB") == 512_000_000
+    assert memory_bytes("2 gb") == 2_000_000_000
+    assert memory_bytes("1.5GiB") == 1_610_612_736
+    assert memory_bytes("4096") == 4096
+    with pytest.raises(ValueError, match="not a memory size"):
+        Warehouse(tmp_path, incremental_memory_limit="half")

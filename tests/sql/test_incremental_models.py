@@ -1,5 +1,7 @@
 """``-- materialise: incremental by load_id``: new loads are added, anything else that changed rebuilds."""
 
+import contextlib
+
 import duckdb
 import pytest
 
@@ -20,13 +22,17 @@ def con(tmp_path):
     sql.parent.mkdir()
     sql.write_text(TYPED)
     con = duckdb.connect()
+    create_inputs(con)
+    yield con
+    con.close()
+
+
+def create_inputs(con):
     for schema in ("raw", "reference", "staging", "quality"):
-        con.execute(f"CREATE SCHEMA {schema}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute("CREATE TABLE raw.load_manifest (load_id INTEGER, kind VARCHAR, status VARCHAR, rows_loaded BIGINT)")
     con.execute("CREATE TABLE raw.claims (load_id INTEGER, source_row BIGINT, code VARCHAR)")
     con.execute("CREATE TABLE reference.codes AS SELECT 'A' AS code, 'first' AS label")
-    yield con
-    con.close()
 
 
 @pytest.fixture
@@ -253,26 +259,22 @@ FROM raw.claims AS r
 """
 
 
-def in_warehouse(tmp_path, sql, incremental_memory_limit):
-    """A model and a connection to a working copy opened as a run opens it (memory limit 1GB)."""
+def memory_limit(con):
+    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+@contextlib.contextmanager
+def built_from_two_loads(tmp_path, monkeypatch, sql, incremental_memory_limit):
+    """A model in a working copy opened as a run opens it (memory limit 1GB), rebuilt from a first load and brought up
+    to date with a second. Yields the connection, what the second build returned and the memory limit in force each
+    time a build wrote new rows."""
+    import pipelines.incremental as incremental
     from pipelines.warehouse import Warehouse
 
     path = tmp_path / "sql" / "staging" / "claims_typed.sql"
     path.parent.mkdir(parents=True)
     path.write_text(sql)
-    warehouse = Warehouse(tmp_path / "data", memory_limit="1GB", threads=1,
-                          incremental_memory_limit=incremental_memory_limit)
-    return SqlModel("staging", "claims_typed", path), warehouse.connect()
-
-
-def memory_limit(con):
-    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-
-
-def limits_while_writing(monkeypatch):
-    """The memory limit in force each time a build writes its new rows."""
-    import pipelines.incremental as incremental
-
+    model = SqlModel("staging", "claims_typed", path)
     seen, write = [], incremental._bring_up_to_date
 
     def spy(con, *args):
@@ -280,38 +282,31 @@ def limits_while_writing(monkeypatch):
         return write(con, *args)
 
     monkeypatch.setattr(incremental, "_bring_up_to_date", spy)
-    return seen
+    warehouse = Warehouse(tmp_path / "data", memory_limit="1GB", threads=1,
+                          incremental_memory_limit=incremental_memory_limit)
+    with warehouse.connect() as con:
+        create_inputs(con)
+        load(con, 1, ["a", "b"])
+        assert build(con, model) == (2, "rebuilt", 1, 2)
+        assert memory_limit(con) == "953.6 MiB"  # 1GB
+        load(con, 2, ["c"])
+        yield con, build(con, model), seen
 
 
 def test_a_build_that_adds_new_loads_runs_under_the_incremental_memory_limit_and_a_rebuild_under_the_runs_own(
         tmp_path, monkeypatch):
-    model, connection = in_warehouse(tmp_path, TYPED, incremental_memory_limit="64MB")
-    seen = limits_while_writing(monkeypatch)
-    with connection as con:
-        con.execute("CREATE TABLE raw.load_manifest (load_id INTEGER, kind VARCHAR, status VARCHAR, rows_loaded BIGINT)")
-        con.execute("CREATE TABLE raw.claims (load_id INTEGER, source_row BIGINT, code VARCHAR)")
-        con.execute("CREATE TABLE reference.codes AS SELECT 'A' AS code, 'first' AS label")
-        load(con, 1, ["a", "b"])
-        assert build(con, model) == (2, "rebuilt", 1, 2)
-        assert memory_limit(con) == "953.6 MiB"  # 1GB
-        load(con, 2, ["a"])
-        assert build(con, model) == (3, "added new loads", 1, 1)
+    with built_from_two_loads(tmp_path, monkeypatch, TYPED, incremental_memory_limit="64MB") as (con, added, seen):
+        assert added == (3, "added new loads", 1, 1)
         assert seen == ["61.0 MiB"]  # 64MB
         assert memory_limit(con) == "953.6 MiB"
-        assert table(con) == [(1, 2, "A", "first"), (1, 3, "B", None), (2, 2, "A", "first")]
+        assert table(con) == [(1, 2, "A", "first"), (1, 3, "B", None), (2, 2, "C", None)]
 
 
 def test_a_build_that_needs_more_than_the_incremental_memory_limit_is_done_again_under_the_runs_own(
         tmp_path, monkeypatch):
-    model, connection = in_warehouse(tmp_path, NEEDS_MEMORY, incremental_memory_limit="4MB")
-    seen = limits_while_writing(monkeypatch)
-    with connection as con:
-        con.execute("CREATE TABLE raw.load_manifest (load_id INTEGER, kind VARCHAR, status VARCHAR, rows_loaded BIGINT)")
-        con.execute("CREATE TABLE raw.claims (load_id INTEGER, source_row BIGINT, code VARCHAR)")
-        load(con, 1, ["a", "b"])
-        assert build(con, model) == (2, "rebuilt", 1, 2)
-        load(con, 2, ["c"])
-        assert build(con, model) == (3, "added new loads", 1, 1)
+    with built_from_two_loads(tmp_path, monkeypatch, NEEDS_MEMORY, incremental_memory_limit="4MB") as (
+            con, added, seen):
+        assert added == (3, "added new loads", 1, 1)
         assert seen == ["3.8 MiB", "953.6 MiB"]  # out of memory at 4MB, then done under the run's 1GB
         assert memory_limit(con) == "953.6 MiB"
         assert con.execute("SELECT load_id, source_row, code, text_length FROM staging.claims_typed ORDER BY ALL"

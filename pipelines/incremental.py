@@ -37,6 +37,11 @@ fingerprint, the loads it reflects (for a table built from another incremental t
 reflects, so building them out of order never skips a load), the as-of date and how the last build went. It is
 written in the same transaction as the rows, so a run that stops half-way leaves both as they were and a rerun
 never counts a load twice.
+
+A build that brings a table up to date runs under the warehouse's lower memory limit for such builds (512MB,
+``under_incremental_memory_limit`` in pipelines/warehouse.py): it reads the big tables for a few per cent of their
+rows, and DuckDB then reuses the memory of the blocks it read instead of keeping them all. One that runs out of
+memory there has written nothing and is done again under the run's own limit.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ import duckdb
 
 from pipelines.paths import SQL_DIR
 from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind
-from pipelines.warehouse import incremental_memory_limit, transaction
+from pipelines.warehouse import transaction, under_incremental_memory_limit
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
@@ -132,7 +137,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
     new = [load_id for load_id in loaded if load_id not in set(previous.loads)]
     lowered = False
     try:
-        with incremental_memory_limit(con) as lowered:
+        with under_incremental_memory_limit(con) as lowered:
             _add_loads(con, model, new, previous, build)
     except duckdb.OutOfMemoryException:
         if not lowered:

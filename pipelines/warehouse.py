@@ -358,7 +358,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 # working copy (resolved path) -> the memory limits it was opened with: the run's own and the one for incremental
-# builds (see incremental_memory_limit)
+# builds (see under_incremental_memory_limit)
 _MEMORY_LIMITS: dict[str, tuple[str, str]] = {}
 
 
@@ -367,7 +367,7 @@ def _database_key(path: Path | str) -> str:
 
 
 @contextlib.contextmanager
-def incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[bool]:
+def under_incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[bool]:
     """Run the block under the incremental-build memory limit of the warehouse ``con`` writes to, when that is below
     the run's own (:data:`DEFAULT_INCREMENTAL_MEMORY_LIMIT`); the run's limit is set again when the block ends.
     Yields whether the limit was lowered: not for a database that :class:`Warehouse` did not open (tests that

@@ -39,7 +39,7 @@ written in the same transaction as the rows, so a run that stops half-way leaves
 never counts a load twice.
 
 A build that brings a table up to date runs under the warehouse's lower memory limit for such builds (512MB,
-``under_incremental_memory_limit`` in pipelines/warehouse.py): it reads the big tables for a few per cent of their
+``with_incremental_memory_limit`` in pipelines/warehouse.py): it reads the big tables for a few per cent of their
 rows, and DuckDB then reuses the memory of the blocks it read instead of keeping them all. One that runs out of
 memory there has written nothing and is done again under the run's own limit.
 """
@@ -59,7 +59,7 @@ import duckdb
 
 from pipelines.paths import SQL_DIR
 from pipelines.sql_models import SqlModel, create, model_of, models, relation_kind
-from pipelines.warehouse import transaction, under_incremental_memory_limit
+from pipelines.warehouse import transaction, with_incremental_memory_limit
 
 MODEL_BUILDS_DDL = """
 CREATE TABLE IF NOT EXISTS quality.model_builds (
@@ -135,16 +135,7 @@ def materialise_incremental(con: duckdb.DuckDBPyConnection, model: SqlModel, ful
             record_build(con, model.table, build, REBUILT, len(loaded), rows)
         return rows
     new = [load_id for load_id in loaded if load_id not in set(previous.loads)]
-    lowered = False
-    try:
-        with under_incremental_memory_limit(con) as lowered:
-            _add_loads(con, model, new, previous, build)
-    except duckdb.OutOfMemoryException:
-        if not lowered:
-            raise
-        # more changed rows than the lower limit holds (a large re-delivery): nothing was written, so the same build
-        # again under the run's own limit
-        _add_loads(con, model, new, previous, build)
+    with_incremental_memory_limit(con, lambda: _add_loads(con, model, new, previous, build))
     return con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
 
 

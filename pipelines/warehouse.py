@@ -22,9 +22,10 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -357,6 +358,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
+T = TypeVar("T")
 # working copy (resolved path) -> the memory limits it was opened with: the run's own and the one for incremental
 # builds (see under_incremental_memory_limit)
 _MEMORY_LIMITS: dict[str, tuple[str, str]] = {}
@@ -387,6 +389,20 @@ def under_incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[b
     finally:
         if attempted:
             con.execute(f"SET memory_limit = '{limits[0]}'")
+
+
+def with_incremental_memory_limit(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """``work()`` under :func:`under_incremental_memory_limit`; when it runs out of memory there (more changed rows
+    than the lower limit holds: a large re-delivery), ``work()`` again under the run's own limit. ``work`` must leave
+    nothing behind when it fails: one transaction, or one statement."""
+    lowered = False
+    try:
+        with under_incremental_memory_limit(con) as lowered:
+            return work()
+    except duckdb.OutOfMemoryException:
+        if not lowered:
+            raise
+    return work()
 
 
 def _below(size: str, other: str) -> bool:

@@ -16,6 +16,8 @@ from datetime import date
 
 import duckdb
 
+from pipelines.warehouse import with_incremental_memory_limit
+
 # Keys replaced by integers in the scratch copy of core.claim_lines (text keys make grouping slower).
 SURROGATE_KEYS = ("client_key", "trajectory_key")
 # The integer of a key: DuckDB's 64-bit hash (a template for the SQL expression of the key column).
@@ -146,15 +148,16 @@ def _pick_year_lines(con: duckdb.DuckDBPyConnection, target: str, warehouse: str
     if providers is not None:
         of_providers = f"AND {IN_PROVIDERS}"
         params["providers"] = providers
-    con.execute(
-        f"""CREATE OR REPLACE {target} AS
+    sql = f"""CREATE OR REPLACE {target} AS
         SELECT {", ".join(selected)} FROM {source}
         WHERE service_date <= $last_end {of_providers}
           AND (year = $year OR (counts_as_activity AND year < $year AND {trajectory} IN (
               SELECT {trajectory} FROM {source}
-              WHERE counts_as_activity AND year = $year AND service_date <= $last_end {of_providers})))""",
-        params,
-    )
+              WHERE counts_as_activity AND year = $year AND service_date <= $last_end {of_providers})))"""
+    if providers is None:
+        con.execute(sql, params)
+    else:  # the changed providers' lines, read from every block of the year: as an incremental build reads its input
+        with_incremental_memory_limit(con, lambda: con.execute(sql, params))
 
 
 def _as_copied(column: str, encoded: dict[str, str], table: str = "") -> str:

@@ -40,8 +40,9 @@ WRITER_LOCK_TIMEOUT_S = 6 * 3600
 # ~2.6 GiB at this limit (4 GiB at 4GB) and was quicker in every measured pair; more lines spill more to
 # DATA_DIR/build/spill/, where a larger limit can be quicker (docs/performance.md).
 DEFAULT_MEMORY_LIMIT = "2GB"
-# DuckDB's memory limit while a build brings a table up to date with a run's new files (pipelines/incremental.py),
-# unless PRAKTIJKVARIATIE_INCREMENTAL_MEMORY_LIMIT says otherwise; never above the run's own limit. Such a build
+# DuckDB's memory limit while a build brings a table up to date with a run's new files (pipelines/incremental.py), and
+# while the trend copies the changed providers' lines of a year (pipelines/benchmarks/trend_copy.py), unless
+# PRAKTIJKVARIATIE_INCREMENTAL_MEMORY_LIMIT says otherwise; never above the run's own limit. Such a build
 # reads the ten-million-line tables for a few per cent of their rows. Under the run's limit DuckDB keeps every block
 # it reads, so a nightly run's core.claim_lines touched ~1 GB of memory it had not touched before (~230,000 page
 # faults); under this limit it evicts blocks it has read and reuses their memory. A build that needs more than this

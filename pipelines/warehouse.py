@@ -374,21 +374,19 @@ def under_incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[b
     """Run the block under the incremental-build memory limit of the warehouse ``con`` writes to, when that is below
     the run's own (:data:`DEFAULT_INCREMENTAL_MEMORY_LIMIT`); the run's limit is set again when the block ends.
     Yields whether the limit was lowered: not for a database that :class:`Warehouse` did not open (tests that
-    build tables on a connection of their own), nor when DuckDB holds more memory in use than the lower limit."""
+    build tables on a connection of their own). When DuckDB holds more memory in use than the lower limit, it
+    refuses the setting ("could not free up enough memory") yet reads it as changed: the block then runs as it is,
+    counted as lowered, and the run's limit is set again all the same."""
     (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     limits = _MEMORY_LIMITS.get(_database_key(path)) if path else None
-    attempted = lowered = False
-    if limits is not None and _below(limits[1], limits[0]):
-        attempted = True
-        # "could not free up enough memory for the new limit": the block runs as it is (the setting reads as
-        # changed all the same, so the run's limit is set again below in any case)
+    lowered = limits is not None and _below(limits[1], limits[0])
+    if lowered:
         with contextlib.suppress(duckdb.OutOfMemoryException):
             con.execute(f"SET memory_limit = '{limits[1]}'")
-            lowered = True
     try:
         yield lowered
     finally:
-        if attempted:
+        if lowered:
             con.execute(f"SET memory_limit = '{limits[0]}'")
 
 

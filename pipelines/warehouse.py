@@ -48,19 +48,20 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 # faults); under this limit it evicts blocks it has read and reuses their memory. A build that needs more than this
 # limit is done again under the run's own (docs/performance-history.md, twenty-first round).
 DEFAULT_INCREMENTAL_MEMORY_LIMIT = "512MB"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$", re.IGNORECASE)
+# the units DuckDB takes for a memory size (a unit is required)
+_UNITS = {"b": 1, "byte": 1, "bytes": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def memory_bytes(size: str) -> int:
-    """The bytes of a DuckDB memory size such as ``512MB``, ``2GB`` or ``1.5GiB`` (KB, MB, GB: powers of 1000;
-    KiB, MiB, GiB: of 1024; no unit: bytes)."""
+    """The bytes of a DuckDB memory size such as ``512MB``, ``2GB`` or ``1.5GiB``, read as DuckDB reads it (KB, MB,
+    GB or K, M, G: powers of 1000; KiB, MiB, GiB: of 1024)."""
     match = _SIZE.match(size)
-    if not match:
+    if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"not a memory size such as 512MB or 2GB: {size!r}")
     number, unit = match.groups()
-    return int(float(number) * _UNITS[(unit or "b").lower()])
+    return int(float(number) * _UNITS[unit.lower()])
 
 
 @dataclass(frozen=True)

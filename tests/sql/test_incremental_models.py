@@ -321,6 +321,8 @@ def test_memory_sizes_are_read_as_duckdb_reads_them_and_a_mistyped_incremental_l
     assert memory_bytes("512MB") == 512_000_000
     assert memory_bytes("2 gb") == 2_000_000_000
     assert memory_bytes("1.5GiB") == 1_610_612_736
-    assert memory_bytes("4096") == 4096
-    with pytest.raises(ValueError, match="not a memory size"):
-        Warehouse(tmp_path, incremental_memory_limit="half")
+    assert memory_bytes("2G") == 2_000_000_000
+    assert memory_bytes("4096 bytes") == 4096
+    for mistyped in ("half", "4096", "80%", "2 mi"):  # DuckDB refuses these too
+        with pytest.raises(ValueError, match="not a memory size"):
+            Warehouse(tmp_path, incremental_memory_limit=mistyped)

@@ -362,7 +362,7 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 T = TypeVar("T")
 # working copy (resolved path) -> the memory limits it was opened with: the run's own and the one for incremental
-# builds (see under_incremental_memory_limit)
+# builds (see with_incremental_memory_limit)
 _MEMORY_LIMITS: dict[str, tuple[str, str]] = {}
 
 
@@ -371,7 +371,7 @@ def _database_key(path: Path | str) -> str:
 
 
 @contextlib.contextmanager
-def under_incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[bool]:
+def _lowered_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[bool]:
     """Run the block under the incremental-build memory limit of the warehouse ``con`` writes to, when that is below
     the run's own (:data:`DEFAULT_INCREMENTAL_MEMORY_LIMIT`); the run's limit is set again when the block ends.
     Yields whether the limit was lowered: not for a database that :class:`Warehouse` did not open (tests that
@@ -392,12 +392,12 @@ def under_incremental_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[b
 
 
 def with_incremental_memory_limit(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
-    """``work()`` under :func:`under_incremental_memory_limit`; when it runs out of memory there (more changed rows
+    """``work()`` under :func:`_lowered_memory_limit`; when it runs out of memory there (more changed rows
     than the lower limit holds: a large re-delivery), ``work()`` again under the run's own limit. ``work`` must leave
     nothing behind when it fails: one transaction, or one statement."""
     lowered = False
     try:
-        with under_incremental_memory_limit(con) as lowered:
+        with _lowered_memory_limit(con) as lowered:
             return work()
     except duckdb.OutOfMemoryException:
         if not lowered:

@@ -8,7 +8,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
-DAGSTER_YAML = """# Dagster instance of praktijkvariatie (written by the CLI; edit freely, it is not overwritten).
+#: Dagster's SQLite event log with its connections kept open (pipelines/event_log.py). Added to a dagster.yaml that
+#: configures no storage of its own, also to one written by an earlier version.
+EVENT_LOG_YAML = """# Dagster's SQLite event log, its connections kept open between writes (pipelines/event_log.py)
+event_log_storage:
+  module: pipelines.event_log
+  class: PooledSqliteEventLogStorage
+"""
+DAGSTER_YAML = """# Dagster instance of praktijkvariatie (written by the CLI; edit freely: it is not overwritten).
 telemetry:
   enabled: false
 concurrency:
@@ -19,7 +26,7 @@ concurrency:
       - key: praktijkvariatie/writes
         value: warehouse
         limit: 1
-"""
+""" + EVENT_LOG_YAML
 
 
 def ensure_dagster_home(data_dir: Path) -> Path:
@@ -29,8 +36,19 @@ def ensure_dagster_home(data_dir: Path) -> Path:
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML, encoding="utf-8")
+    elif not _configures_storage(config):
+        with config.open("a", encoding="utf-8") as out:
+            out.write("\n" + EVENT_LOG_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def _configures_storage(config: Path) -> bool:
+    """Whether a dagster.yaml chooses where Dagster stores events (``storage`` or ``event_log_storage``)."""
+    import yaml
+
+    settings = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    return "storage" in settings or "event_log_storage" in settings
 
 
 def _say(message: str) -> None:

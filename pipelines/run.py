@@ -48,13 +48,15 @@ class RunOutcome:
 def run_pipeline(landing_dir: Path, data_dir: Path, policy: str = "default", as_of: str = "",
                  progress: Callable[[str], None] = print, instance: dg.DagsterInstance | None = None,
                  **settings_overrides) -> RunOutcome:
+    if instance is None:
+        with dg.DagsterInstance.get() as own_instance:  # closed at the end: its event log's files are kept open
+            return run_pipeline(landing_dir, data_dir, policy, as_of, progress, own_instance, **settings_overrides)
     # GX is imported when the loading step starts (pipelines/quality/preload.py), not here: beside Dagster's run
     # set-up, which is Python too, the import made the set-up ~2 s slower
     settings = PipelineSettings(landing_dir=str(landing_dir), data_dir=str(data_dir), policy=policy, as_of=as_of,
                                 **settings_overrides)
     defs = build_definitions(settings)
     job = defs.resolve_job_def(MAIN_JOB)
-    instance = instance or dg.DagsterInstance.get()
     progress(f"running {MAIN_JOB}: landing {landing_dir}, policy {policy}, as-of {as_of or 'latest service date'}")
     with run_lock(settings.warehouse):  # a second CLI run on the same data directory waits for this one
         result = job.execute_in_process(

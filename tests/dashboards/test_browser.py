@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from dashboards.preview import Browser, _screenshots_in_one_browser, dump_dom, find_browser, screenshot, serving
+from dashboards.render import benchmark_file
 
 pytestmark = [
     pytest.mark.slow,
@@ -185,3 +186,21 @@ def test_a_closed_browser_leaves_no_folder_in_the_temp_directory():
     browser.close()
     assert not folder.exists()
     assert not singleton.parent.exists()  # the profile itself
+
+
+ROWS_SHOWN = """(function () {
+  var table = document.querySelector("table.pv-table"), body = table.tBodies[0];
+  while (body.rows.length < 60) { body.appendChild(body.rows[0].cloneNode(true)); }
+  return Array.prototype.map.call(body.rows, function (r) { return getComputedStyle(r).display !== "none"; });
+})()"""
+
+
+def test_a_preview_leaves_the_rows_after_the_50th_of_a_table_out(rendered):
+    """The first screen holds at most ~40 rows; a preview does not lay out the rest. The page itself shows them all."""
+    page = rendered.out_dir / benchmark_file("group_treatment_share")
+    with serving(rendered.out_dir) as base_url, Browser() as browser:
+        browser.load(base_url + page.name + "#preview")
+        assert browser.evaluate(ROWS_SHOWN) == [True] * 50 + [False] * 10
+        browser.load(base_url + "index.html")  # another page first: a new hash alone would not load the page again
+        browser.load(base_url + page.name)
+        assert browser.evaluate(ROWS_SHOWN) == [True] * 60

@@ -30,7 +30,8 @@ concurrency:
 
 
 def ensure_dagster_home(data_dir: Path) -> Path:
-    """Use DAGSTER_HOME if set, else DATA_DIR/dagster_home, created with telemetry off."""
+    """Use DAGSTER_HOME if set, else DATA_DIR/dagster_home, created with telemetry off. A dagster.yaml that chooses
+    no event storage of its own gets the event log that keeps its files open (EVENT_LOG_YAML)."""
     home = Path(os.environ.get("DAGSTER_HOME") or (data_dir / "dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

@@ -18,7 +18,7 @@ Two things depend on the files, and are kept as they were:
 
 Everything else (the schema, its migrations, the queries, the lock that serialises this process's use of the
 storage) is Dagster's own: this class replaces how a connection is obtained (``_connect``), nothing more. The
-tests run a job on it and read its events back (tests/pipeline/test_event_log.py).
+tests run a job on it and read its events back (tests/test_event_log.py).
 """
 
 from __future__ import annotations

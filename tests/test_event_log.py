@@ -23,8 +23,8 @@ def second(first):
 
 @pytest.fixture
 def instance(tmp_path, monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    ensure_dagster_home(tmp_path)  # sets DAGSTER_HOME, which the test's monkeypatch restores afterwards
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))  # set back after the test
+    ensure_dagster_home(tmp_path)  # the CLI's dagster.yaml
     with dg.DagsterInstance.get() as instance:
         yield instance
 
@@ -61,7 +61,7 @@ def test_a_write_to_a_run_s_log_reaches_the_run_s_file_which_the_ui_watches(inst
 
 def test_closing_the_instance_closes_the_files_and_leaves_no_write_ahead_log(instance):
     dg.materialize([first], instance=instance)
-    folder = instance.event_log_storage._base_dir
+    folder = Path(instance.event_log_storage.path_for_shard("index")).parent
     instance.event_log_storage.dispose()
     assert sorted(p.suffix for p in Path(folder).iterdir()) == [".db", ".db"]
 

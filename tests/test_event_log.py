@@ -1,5 +1,6 @@
 """The Dagster instance's event log (pipelines/event_log.py): Dagster's SQLite storage, its files kept open."""
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -81,3 +82,21 @@ def test_an_earlier_dagster_yaml_gets_the_event_log_once_and_one_that_chooses_a_
     (home / "dagster.yaml").write_text(own, encoding="utf-8")
     ensure_dagster_home(tmp_path)
     assert (home / "dagster.yaml").read_text(encoding="utf-8") == own
+
+
+def test_a_forked_process_opens_the_files_again_and_leaves_the_parent_s_connections_alone(instance):
+    storage = instance.event_log_storage
+    run = dg.materialize([first], instance=instance)
+    parent_engine = storage._engine(run.run_id)
+    pid = os.fork()
+    if pid == 0:  # the child: its own engine, and the parent's connection untouched
+        ok = False
+        try:
+            ok = storage._engine(run.run_id) is not parent_engine and len(instance.all_logs(run.run_id)) > 0
+        except BaseException:  # noqa: BLE001 - the child reports by its exit code only
+            pass
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert storage._engine(run.run_id) is parent_engine
+    assert instance.all_logs(run.run_id)[-1].dagster_event_type == dg.DagsterEventType.RUN_SUCCESS

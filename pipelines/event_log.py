@@ -73,7 +73,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
             if shard not in self._initialized_dbs:  # as Dagster does it: creates the file's tables when it is new
-                self._initdb(self._engine_per_use(shard))
+                once = self._engine_per_use(shard)
+                try:
+                    self._initdb(once)
+                finally:
+                    once.dispose()
                 self._initialized_dbs.add(shard)
             engine = self._engine(shard)
             with engine.connect() as conn:

@@ -73,7 +73,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
             if shard not in self._initialized_dbs:  # as Dagster does it: creates the file's tables when it is new
-                once = self._engine_per_use(shard)
+                once = db.create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
+                                        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
                 try:
                     self._initdb(once)
                 finally:
@@ -88,10 +89,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 if shard != INDEX_SHARD_NAME and raw.total_changes != changes_before:
                     # the UI's watcher of this run's log looks for changes to the run's file (module docstring)
                     raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def _engine_per_use(self, shard: str) -> Engine:
-        return db.create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
-                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     def _engine(self, shard: str) -> Engine:
         with self._engines_lock:

@@ -130,7 +130,9 @@ class Warehouse:
         con = _open_in_storage_version(self.build_path)
         try:
             con.execute(f"SET memory_limit = '{self.memory_limit}'")
-            _MEMORY_LIMITS[_database_key(self.build_path)] = (self.memory_limit, self.incremental_memory_limit)
+            _MEMORY_LIMITS[_database_key(self.build_path)] = (
+                (self.memory_limit, self.incremental_memory_limit)
+                if _below(self.incremental_memory_limit, self.memory_limit) else None)
             con.execute(f"SET temp_directory = '{self.spill_dir.as_posix()}'")
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
@@ -361,9 +363,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 T = TypeVar("T")
-# working copy (resolved path) -> the memory limits it was opened with: the run's own and the one for incremental
-# builds (see with_incremental_memory_limit)
-_MEMORY_LIMITS: dict[str, tuple[str, str]] = {}
+# working copy (resolved path) -> the memory limits it was opened with: the run's own and the lower one for
+# incremental builds (see with_incremental_memory_limit); None when the latter is not below the former
+_MEMORY_LIMITS: dict[str, tuple[str, str] | None] = {}
 
 
 def _database_key(path: Path | str) -> str:
@@ -380,7 +382,7 @@ def _lowered_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[bool]:
     counted as lowered, and the run's limit is set again all the same."""
     (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     limits = _MEMORY_LIMITS.get(_database_key(path)) if path else None
-    lowered = limits is not None and _below(limits[1], limits[0])
+    lowered = limits is not None
     if lowered:
         with contextlib.suppress(duckdb.OutOfMemoryException):
             con.execute(f"SET memory_limit = '{limits[1]}'")

@@ -73,8 +73,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
             if shard not in self._initialized_dbs:  # as Dagster does it: creates the file's tables when it is new
-                once = db.create_engine(self.conn_string_for_shard(shard), poolclass=NullPool,
-                                        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+                once = self._create_engine(shard, poolclass=NullPool)
                 try:
                     self._initdb(once)
                 finally:
@@ -99,13 +98,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._engines_pid = os.getpid()
             engine = self._engines.get(shard)
             if engine is None:
-                engine = db.create_engine(self.conn_string_for_shard(shard), pool_size=1, max_overflow=0,
-                                          connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+                engine = self._create_engine(shard, pool_size=1, max_overflow=0)
                 self._engines[shard] = engine
                 while len(self._engines) > OPEN_FILES:
                     self._engines.popitem(last=False)[1].dispose()
             self._engines.move_to_end(shard)
             return engine
+
+    def _create_engine(self, shard: str, **pool) -> Engine:
+        """An engine for the shard's file, with Dagster's busy timeout; ``pool``: SQLAlchemy's pool arguments."""
+        return db.create_engine(self.conn_string_for_shard(shard),
+                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, **pool)
 
     def close_files(self) -> None:
         """Close every open file (SQLite copies each one's log into it)."""

@@ -79,12 +79,21 @@ def typed_value_column(column: str) -> str:
     return f"{column}_value"
 
 
-def raw_text_view_sql(kind: ExtractKind) -> str:
-    """raw.<kind> as received, every value text: a typed value shown as its text (as CAST gives it)."""
+def raw_text_view_sql(kind: ExtractKind, typed_parts: bool = False) -> str:
+    """raw.<kind> as received, every value text: a typed value shown as its text (as CAST gives it). With
+    ``typed_parts``, each typed column ``x`` also as the two stored columns it is shown from: ``x__text`` (the text
+    a file delivered) and ``x__value`` (the value a Parquet file delivered typed)."""
     typed = dict(kind.typed_columns)
-    shown = [f"coalesce({c}, CAST({typed_value_column(c)} AS VARCHAR)) AS {c}" if c in typed else c
+    shown = [f"coalesce({c}, {typed_value_text(typed_value_column(c))}) AS {c}" if c in typed else c
              for c in raw_columns(kind)]
+    if typed_parts:
+        shown += [f"{c} AS {c}__text, {typed_value_column(c)} AS {c}__value" for c in typed]
     return f"SELECT load_id, source_row, {', '.join(shown)} FROM {stored_table(kind)}"
+
+
+def typed_value_text(expression: str) -> str:
+    """A typed value as raw.<kind> shows it: its text as CAST gives it."""
+    return f"CAST({expression} AS VARCHAR)"
 
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",

@@ -16,7 +16,8 @@ Severity -> Dagster:
 
 Suites about deliveries (``scope: this_run``: raw.claims, raw.contracts, quality.file_accounting, which keep every
 file ever loaded) validate only the files this run loaded, through a view the check creates and drops: a bad
-file fails the run that loads it, not every run after it. Suites about the current state (staging, core, marts)
+file fails the run that loads it, not every run after it (a rule on a value a Parquet file delivered typed is
+evaluated once per distinct value there, ``typed_values.py``). Suites about the current state (staging, core, marts)
 validate everything, so a problem stays reported until a corrected delivery replaces the bad line; those on
 ``staging.claim_lines`` (``changes_of``) validate only the rows of the claim_ids a run changed when that gives the
 same outcome: their previous validation found no unexpected row (``narrowing.py``).
@@ -31,6 +32,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from pipelines.quality import typed_values
 from pipelines.quality.results import record_check_run, safe_message
 from pipelines.quality.suites import SuiteBinding, resolve_parameters, suite_bindings
 from pipelines.resources import PipelineSettings
@@ -84,7 +86,7 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     started = time.monotonic()
     validation, error = None, None
     prepared, table, scope_note = None, binding.table, None
-    covered, narrowed = None, None
+    covered, narrowed, typed = None, None, {}
     # One connection for the whole check: GX validates on cursors of it (gx_runner, ``connection``), so the
     # writer lock is held throughout and no other process writes while GX reads.
     with warehouse.connect() as con:
@@ -95,14 +97,15 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
                 prepare_view(con, binding.table)
             elif binding.scope == "this_run":
                 prepared = table = f"quality.{binding.check_name}_this_run"
-                scope_note = this_run_view(con, binding, prepared, run_started)
+                scope_note, typed = this_run_view(con, binding, prepared, run_started)
             if binding.changes_of:
                 covered = narrowing.coverage_now(con, binding, parameters)
                 narrowed = None if settings.full_rebuild else narrowing.narrow(con, binding, covered)
                 if narrowed is not None:
                     table, scope_note = narrowed.table, narrowed.note
             validation = run_validation(warehouse.build_path, table, binding.suite,
-                                        expectation_parameters=parameters, run_name=run_id, connection=con)
+                                        expectation_parameters=parameters, run_name=run_id, connection=con,
+                                        typed_values=typed)
         except Exception as exc:  # the suite could not run: that is an ERROR of the check, never a silent pass
             error = f"{type(exc).__name__}: {exc}"
             if log is not None:
@@ -114,6 +117,7 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
         if binding.changes_of:
             narrowing.drop(con, binding)
         if prepared:
+            typed_values.drop(con, binding.table, prepared)
             con.execute(f"DROP VIEW IF EXISTS {prepared}")
         record_check_run(con, run_id=run_id, run_time=run_time, binding=binding, outcomes=outcomes, error=error,
                          gx_result=validation.gx_result if validation else None)
@@ -129,19 +133,26 @@ def run_suite_check(binding: SuiteBinding, settings: PipelineSettings, run_id: s
     return result
 
 
-def this_run_view(con, binding: SuiteBinding, view: str, run_started: datetime | None) -> str:
+def this_run_view(con, binding: SuiteBinding, view: str, run_started: datetime | None
+                  ) -> tuple[str, dict[str, typed_values.TypedColumn]]:
     """Create ``view``: ``binding.table`` with only the rows of files loaded since ``run_started``. Returns a note
-    for the check's metadata."""
+    for the check's metadata, and for a ``raw.<kind>`` view with typed columns those columns, whose rules the check
+    evaluates once per distinct typed value (``typed_values.py``)."""
     if run_started is None:
         first = 0
     else:
         (first,) = con.execute("SELECT min(load_id) FROM raw.load_manifest WHERE loaded_at >= ?",
                                [run_started]).fetchone()
     condition = f"load_id >= {int(first)}" if first is not None else "FALSE"
-    con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {binding.table} WHERE {condition}")
+    kind = typed_values.kind_of_raw_view(binding.table)
+    typed = {}
+    if kind is not None:
+        typed = typed_values.prepare(con, kind, view, condition)
+    else:
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {binding.table} WHERE {condition}")
     if first is None:
-        return "no file was loaded by this run: nothing to check (earlier files: quality.file_accounting)"
-    return f"rows of the files this run loaded (load_id >= {int(first)})"
+        return "no file was loaded by this run: nothing to check (earlier files: quality.file_accounting)", typed
+    return f"rows of the files this run loaded (load_id >= {int(first)})", typed
 
 
 def prepare_view(con, table: str) -> None:

@@ -87,7 +87,7 @@ def test_a_condition_on_a_typed_column_counts_the_same_rows_once_per_distinct_va
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", remember)
     try:
-        typed = typed_values.prepare(con, CLAIMS, "quality.landing_this_run", "load_id >= 0")
+        typed = typed_values.prepare(con, CLAIMS, "quality.landing_this_run", "load_id >= 0", min_rows=0)
         by_value = run_validation(path, "quality.landing_this_run", SUITE, connection=con, typed_values=typed)
         rewritten = list(statements)
         con.execute("CREATE VIEW quality.landing_row_by_row AS SELECT * FROM raw.claims")
@@ -113,3 +113,10 @@ def test_a_condition_on_a_typed_column_counts_the_same_rows_once_per_distinct_va
     typed_values.drop(con, "raw.claims", "quality.landing_this_run")
     left = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'landing_this_run__%'")
     assert left.fetchone()[0] == 0
+
+
+def test_a_few_rows_are_checked_row_by_row(tmp_path):
+    con = duckdb.connect(str(warehouse(tmp_path)))
+    assert typed_values.prepare(con, CLAIMS, "quality.landing_this_run", "load_id >= 0", min_rows=12) == {}
+    assert set(typed_values.prepare(con, CLAIMS, "quality.landing_this_run", "load_id >= 0", min_rows=11)) == {
+        column for column, _ in CLAIMS.typed_columns}  # eleven rows: eight Parquet lines and three CSV lines

@@ -35,7 +35,7 @@ unsupported metric, ...) and the result says nothing about the data. Callers mus
 ``evaluated=False`` as an error of the pipeline/suite, whatever the severity.
 
 Why DuckDB needs five small adjustments, and a sixth that saves time (checked against great-expectations 1.24.1,
-SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All five are applied *per execution
+SQLAlchemy 2.1.9, duckdb 1.5.6, duckdb-engine 0.17.0). All six are applied *per execution
 engine instance* in ``_duckdb_execution_engine``; nothing global in GX is modified, so the module
 is safe to call repeatedly (several tables, several suites) in one process:
 
@@ -99,9 +99,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.quality.duckdb_regex import compiler_with_full_matches
+from pipelines.quality.suites import parameter_names
 from pipelines.quality.typed_values import DIALECT_ATTRIBUTE as TYPED_VALUES_ATTRIBUTE
 from pipelines.quality.typed_values import compiler_with_typed_values
-from pipelines.quality.suites import parameter_names
 
 
 # Imported by GX at module level (``from scipy import stats``) for expectations this project does not use (KL

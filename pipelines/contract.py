@@ -86,9 +86,16 @@ def raw_text_view_sql(kind: ExtractKind, typed_parts: bool = False) -> str:
     typed = dict(kind.typed_columns)
     shown = [f"coalesce({c}, {typed_value_text(typed_value_column(c))}) AS {c}" if c in typed else c
              for c in raw_columns(kind)]
-    if typed_parts:
-        shown += [f"{c} AS {c}__text, {typed_value_column(c)} AS {c}__value" for c in typed]
+    for c in typed if typed_parts else ():
+        text, value = typed_parts_of(c)
+        shown.append(f"{c} AS {text}, {typed_value_column(c)} AS {value}")
     return f"SELECT load_id, source_row, {', '.join(shown)} FROM {stored_table(kind)}"
+
+
+def typed_parts_of(column: str) -> tuple[str, str]:
+    """The columns of :func:`raw_text_view_sql` with ``typed_parts`` that hold a typed column's stored text and
+    value."""
+    return f"{column}__text", f"{column}__value"
 
 
 def typed_value_text(expression: str) -> str:

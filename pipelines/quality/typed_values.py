@@ -31,7 +31,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.contract import KINDS, ExtractKind, raw_text_view_sql, typed_value_text
+from pipelines.contract import KINDS, ExtractKind, raw_text_view_sql, typed_parts_of, typed_value_text
 
 #: Fewer rows than this are checked row by row: making and dropping the nine tables of distinct values costs a
 #: nightly file of ~40,000 lines 0.05-0.2 s more than it saves, a ten-million-line load saves ~3 s.
@@ -43,9 +43,18 @@ DIALECT_ATTRIBUTE = "praktijkvariatie_typed_values"
 
 @dataclass(frozen=True)
 class TypedColumn:
-    text: str  # column of the validated view: the text the file delivered (null where it delivered a value)
-    value: str  # column of the validated view: the value the file delivered typed (null where it delivered text)
+    name: str  # the typed column as raw.<kind> shows it
     lookup: str  # table of the distinct values (v) with their text (txt)
+
+    @property
+    def text(self) -> str:
+        """Column of the validated view: the text the file delivered (null where it delivered a value)."""
+        return typed_parts_of(self.name)[0]
+
+    @property
+    def value(self) -> str:
+        """Column of the validated view: the value the file delivered typed (null where it delivered text)."""
+        return typed_parts_of(self.name)[1]
 
 
 def kind_of_raw_view(table: str) -> ExtractKind | None:
@@ -64,7 +73,7 @@ def prepare(con: Any, kind: ExtractKind, view: str, condition: str, min_rows: in
         return {}
     columns = {}
     for c, _ in kind.typed_columns:
-        column = TypedColumn(text=f"{c}__text", value=f"{c}__value", lookup=lookup_table(view, c))
+        column = TypedColumn(name=c, lookup=lookup_table(view, c))
         con.execute(f"CREATE OR REPLACE TABLE {column.lookup} AS SELECT v, {typed_value_text('v')} AS txt FROM "
                     f"(SELECT DISTINCT {column.value} AS v FROM {view} WHERE {column.value} IS NOT NULL)")
         columns[c] = column

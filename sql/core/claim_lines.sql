@@ -14,7 +14,9 @@
 -- of them, ~1 GB at ten million lines even for the narrow reads, and computing them again from staging.net_lines
 -- costs less than that memory.
 -- For the same reason a trajectory whose ZVT sources agree gets its ZVT in the final SELECT, from zvt_sources,
--- instead of in a list of carried ZVTs per line. docs/performance.md)
+-- instead of in a list of carried ZVTs per line. The rules group and join a trajectory's lines by its parts
+-- (provider_agb, client_key, trajectory_part); the 52-character trajectory_key is built once, for the output, and
+-- only the lines that need their trajectory's ZVT sources look them up. docs/performance.md)
 WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),
@@ -58,30 +60,31 @@ untracked_numbered AS (
     FROM untracked
 ),
 keyed AS NOT MATERIALIZED (
-    -- the same trajectory_key as in keyed_lines below
+    -- the trajectory of each line as its parts (trajectory_key is provider_agb|client_key|trajectory_part; the same
+    -- trajectory_part as in keyed_lines below)
     SELECT
         l.claim_id,
         l.service_date,
         l.valid_zvt,
         l.counts_as_activity,
-        CASE
-            WHEN l.trajectory_id IS NOT NULL THEN l.provider_agb || '|' || l.client_key || '|' || l.trajectory_id
-            WHEN u.trajectory_number IS NOT NULL
-                THEN l.provider_agb || '|' || l.client_key || '|#' || CAST(u.trajectory_number AS VARCHAR)
-        END AS trajectory_key
+        l.provider_agb,
+        l.client_key,
+        coalesce(l.trajectory_id, '#' || CAST(u.trajectory_number AS VARCHAR)) AS trajectory_part
     FROM lines AS l
     LEFT JOIN untracked_numbered AS u ON u.claim_id = l.claim_id
 ),
 zvt_sources AS (
     -- per trajectory, the ZVTs its activity lines give: the first date one is given, and whether it changes
     SELECT
-        trajectory_key,
+        provider_agb,
+        client_key,
+        trajectory_part,
         min(service_date) AS first_source_date,
         min(valid_zvt) AS first_zvt,
         min(valid_zvt) <> max(valid_zvt) AS zvt_changes
     FROM keyed
-    WHERE counts_as_activity AND valid_zvt IS NOT NULL AND trajectory_key IS NOT NULL
-    GROUP BY trajectory_key
+    WHERE counts_as_activity AND valid_zvt IS NOT NULL AND trajectory_part IS NOT NULL
+    GROUP BY provider_agb, client_key, trajectory_part
 ),
 changing_carried AS (
     -- lines without a valid ZVT of their own in a trajectory whose ZVT changes: the ZVT in force on their date, that
@@ -96,13 +99,14 @@ changing_carried AS (
             k.claim_id,
             k.valid_zvt,
             last_value(CASE WHEN k.counts_as_activity THEN k.valid_zvt END IGNORE NULLS) OVER (
-                PARTITION BY k.trajectory_key
+                PARTITION BY k.provider_agb, k.client_key, k.trajectory_part
                 ORDER BY k.service_date, CASE WHEN k.counts_as_activity AND k.valid_zvt IS NOT NULL THEN 0 ELSE 1 END,
                          k.claim_id
                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
             ) AS carried_zvt
         FROM keyed AS k
-        JOIN zvt_sources AS s ON s.trajectory_key = k.trajectory_key
+        JOIN zvt_sources AS s
+            ON s.provider_agb = k.provider_agb AND s.client_key = k.client_key AND s.trajectory_part = k.trajectory_part
         WHERE s.zvt_changes
     ) AS ordered
     WHERE valid_zvt IS NULL AND carried_zvt IS NOT NULL
@@ -114,14 +118,10 @@ line_additions AS (
     FULL JOIN changing_carried AS c ON c.claim_id = u.claim_id
 ),
 keyed_lines AS (
-    -- every line up to the as-of date with its trajectory_key, valid ZVT and the carried ZVT of a changing trajectory
+    -- every line up to the as-of date with its trajectory_part, valid ZVT and the carried ZVT of a changing trajectory
     SELECT
         l.*,
-        CASE
-            WHEN l.trajectory_id IS NOT NULL THEN l.provider_agb || '|' || l.client_key || '|' || l.trajectory_id
-            WHEN x.trajectory_number IS NOT NULL
-                THEN l.provider_agb || '|' || l.client_key || '|#' || CAST(x.trajectory_number AS VARCHAR)
-        END AS trajectory_key,
+        coalesce(l.trajectory_id, '#' || CAST(x.trajectory_number AS VARCHAR)) AS trajectory_part,
         x.carried_zvt
     FROM lines AS l
     LEFT JOIN line_additions AS x ON x.claim_id = l.claim_id
@@ -132,7 +132,7 @@ SELECT
     n.provider_agb,
     n.practitioner_agb,
     n.client_key,
-    n.trajectory_key,
+    n.provider_agb || '|' || n.client_key || '|' || n.trajectory_part AS trajectory_key,
     n.prestatiecode,
     pc.family,
     pc.activity,
@@ -161,4 +161,9 @@ SELECT
     n.counts_as_activity
 FROM keyed_lines AS n
 JOIN reference.prestatiecodes AS pc ON pc.prestatiecode = n.prestatiecode
-LEFT JOIN zvt_sources AS s ON s.trajectory_key = n.trajectory_key
+LEFT JOIN zvt_sources AS s
+    -- only a line without a ZVT of its own or carried needs its trajectory's sources: for the others the key is
+    -- null, which matches nothing and costs no lookup (in the sample data ~90% of the lines carry their own ZVT)
+    ON s.provider_agb = n.provider_agb
+    AND s.client_key = CASE WHEN n.valid_zvt IS NULL AND n.carried_zvt IS NULL THEN n.client_key END
+    AND s.trajectory_part = n.trajectory_part

@@ -54,8 +54,18 @@ FIRST_FILE = [
     claim("Y4", "c4", "2025-04-01", BEH_60, trajectory="Y"),                 # carried 4
     claim("Y5", "c4", "2025-05-01", BEH_60, trajectory="Y", zvt=4),
     claim("Y6", "c4", "2025-06-01", BEH_60, trajectory="Y"),                 # carried 4
-    # trajectory X has no line with a ZVT: unknown
+    # trajectory X has no line with a ZVT: unknown, also after the first ZVT of the client's trajectory Y
     claim("X1", "c4", "2025-01-02", DIAG_60, trajectory="X"),
+    claim("X2", "c4", "2025-02-10", BEH_60, trajectory="X"),
+    # one client, two trajectories with one ZVT each: a line takes its own trajectory's
+    claim("A1", "c5", "2025-01-05", DIAG_60, trajectory="A", zvt=2),
+    claim("B1", "c5", "2025-01-06", DIAG_60, trajectory="B", zvt=6),
+    claim("A2", "c5", "2025-02-01", BEH_60, trajectory="A"),                 # carried 2
+    claim("B2", "c5", "2025-02-01", BEH_60, trajectory="B"),                 # carried 6
+    # no trajectory_id: the second trajectory (after a gap of more than 365 days) has no ZVT of its own
+    claim("U1", "c6", "2024-01-10", DIAG_60, trajectory=None, zvt=3),
+    claim("U2", "c6", "2024-02-01", BEH_60, trajectory=None),               # carried 3
+    claim("U3", "c6", "2025-06-01", BEH_60, trajectory=None),               # a new trajectory: unknown
 ]
 SECOND_FILE = [
     D_REVERSED,                                       # identical re-delivery: ignored
@@ -143,6 +153,7 @@ def test_gap_of_more_than_365_days_starts_a_new_trajectory(warehouse):
 @pytest.mark.parametrize("claim_id, line_zvt", [
     ("Z0", None), ("Z1", 3), ("Z2", 5), ("Z3", 5), ("Z4", 5), ("Z5", 2), ("Z6", 2), ("Z7", 1), ("Z9", 1),
     ("Y0", None), ("Y1", 4), ("Y0b", 4), ("Y2", 4), ("Y3", 7), ("Y4", 4), ("Y5", 4), ("Y6", 4), ("X1", None),
+    ("X2", None), ("A2", 2), ("B2", 6), ("U2", 3), ("U3", None),
 ])
 def test_line_zvt_is_carried_forward_within_the_trajectory(warehouse, claim_id, line_zvt):
     (line,) = rows(warehouse, "SELECT line_zvt FROM core.claim_lines WHERE claim_id = ?", [claim_id])

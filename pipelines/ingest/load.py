@@ -207,12 +207,15 @@ def _load_file(
             selected.append(f"CASE WHEN TRY_CAST(src.{column} AS {kept[column]}) IS NULL THEN {text(column)} END "
                             f"AS {column}")
         elif column == IDENTIFIER_COLUMN:
-            # Each distinct client_id is hashed once (a client has many lines) and joined back; an empty or
-            # blank client_id stays NULL (rejected in staging), it is never hashed as ''.
-            client_id = f"NULLIF(trim({text(column)}), '')"
-            keyed = (f" LEFT JOIN (SELECT id, {hmac_sql('id')} AS client_key FROM "
-                     f"(SELECT DISTINCT {client_id} AS id FROM {source} AS src) WHERE id IS NOT NULL) AS keys "
-                     f"ON keys.id = {client_id}")
+            # Each distinct client_id is hashed once (a client has many lines) and joined back on the value as
+            # read, so that only the distinct values are trimmed (trimming every line's in the join took ~0.5 s of
+            # a five-million-line file); an empty or blank client_id stays NULL (rejected in staging), it is never
+            # hashed as ''.
+            raw_id = f"src.{column}" if column in present else "CAST(NULL AS VARCHAR)"
+            keyed = (f" LEFT JOIN (SELECT raw_id, {hmac_sql('id')} AS client_key FROM "
+                     f"(SELECT raw_id, NULLIF(trim(CAST(raw_id AS VARCHAR)), '') AS id FROM "
+                     f"(SELECT DISTINCT {raw_id} AS raw_id FROM {source} AS src)) WHERE id IS NOT NULL) AS keys "
+                     f"ON keys.raw_id = {raw_id}")
             selected.append(f"keys.client_key AS {PSEUDONYM_COLUMN}")
         elif column in typed_in_file:
             selected.append(f"{text(column)} AS {column}")

@@ -210,8 +210,8 @@ def _load_file(
             # Each distinct client_id is hashed once (a client has many lines) and joined back on the value as
             # read, so that only the distinct values are trimmed (trimming every line's in the join took ~0.5 s of
             # a five-million-line file); an empty or blank client_id stays NULL (rejected in staging), it is never
-            # hashed as ''.
-            raw_id = f"src.{column}" if column in present else "CAST(NULL AS VARCHAR)"
+            # hashed as ''. (client_id is required: _check_header has made sure the file has it.)
+            raw_id = f"src.{column}"
             keyed = (f" LEFT JOIN (SELECT raw_id, {hmac_sql('id')} AS client_key FROM "
                      f"(SELECT raw_id, NULLIF(trim(CAST(raw_id AS VARCHAR)), '') AS id FROM "
                      f"(SELECT DISTINCT {raw_id} AS raw_id FROM {source} AS src)) WHERE id IS NOT NULL) AS keys "

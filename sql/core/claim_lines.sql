@@ -51,17 +51,17 @@ untracked AS (
     WHERE counts_as_activity AND trajectory_id IS NULL
 ),
 untracked_numbered AS (
+    -- the trajectory_part of an untracked line: '#' and its trajectory's number
     SELECT
         claim_id,
-        sum(starts_trajectory) OVER (
+        '#' || CAST(sum(starts_trajectory) OVER (
             PARTITION BY provider_agb, client_key ORDER BY service_date, claim_id
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS trajectory_number
+        ) AS VARCHAR) AS trajectory_part
     FROM untracked
 ),
 keyed AS NOT MATERIALIZED (
-    -- the trajectory of each line as its parts (trajectory_key is provider_agb|client_key|trajectory_part; the same
-    -- trajectory_part as in keyed_lines below)
+    -- the trajectory of each line as its parts (trajectory_key is provider_agb|client_key|trajectory_part)
     SELECT
         l.claim_id,
         l.service_date,
@@ -69,7 +69,7 @@ keyed AS NOT MATERIALIZED (
         l.counts_as_activity,
         l.provider_agb,
         l.client_key,
-        coalesce(l.trajectory_id, '#' || CAST(u.trajectory_number AS VARCHAR)) AS trajectory_part
+        coalesce(l.trajectory_id, u.trajectory_part) AS trajectory_part
     FROM lines AS l
     LEFT JOIN untracked_numbered AS u ON u.claim_id = l.claim_id
 ),
@@ -112,8 +112,8 @@ changing_carried AS (
     WHERE valid_zvt IS NULL AND carried_zvt IS NOT NULL
 ),
 line_additions AS (
-    -- per line, what the rules above add (the number of an untracked trajectory, a carried ZVT): joined on once
-    SELECT coalesce(u.claim_id, c.claim_id) AS claim_id, u.trajectory_number, c.carried_zvt
+    -- per line, what the rules above add (the trajectory_part of an untracked line, a carried ZVT): joined on once
+    SELECT coalesce(u.claim_id, c.claim_id) AS claim_id, u.trajectory_part, c.carried_zvt
     FROM untracked_numbered AS u
     FULL JOIN changing_carried AS c ON c.claim_id = u.claim_id
 ),
@@ -121,7 +121,7 @@ keyed_lines AS (
     -- every line up to the as-of date with its trajectory_part, valid ZVT and the carried ZVT of a changing trajectory
     SELECT
         l.*,
-        coalesce(l.trajectory_id, '#' || CAST(x.trajectory_number AS VARCHAR)) AS trajectory_part,
+        coalesce(l.trajectory_id, x.trajectory_part) AS trajectory_part,
         x.carried_zvt
     FROM lines AS l
     LEFT JOIN line_additions AS x ON x.claim_id = l.claim_id

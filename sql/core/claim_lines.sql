@@ -1,7 +1,9 @@
 -- core.claim_lines: the netted lines (staging.net_lines) with service_date on or before the as-of date, with
 -- their prestatiecode attributes, year and month, trajectory and line ZVT. The unit every benchmark counts.
 --   * trajectory_key: provider + client key + trajectory_id. Non-reversed debit lines without a trajectory_id
---     are grouped per provider and client in date order; a gap of more than 365 days starts a new trajectory.
+--     are grouped per provider and client in date order; a gap of more than 365 days starts a new trajectory,
+--     numbered '#1', '#2', ... A delivered trajectory_id that itself starts with '#' gets one more '#' in front
+--     ('#1' becomes '##1'), so that it is never taken for one of those numbers.
 --   * line_zvt: the line's own ZVT; if empty, the ZVT of the trajectory's latest non-reversed debit line with a
 --     ZVT on or before the line's date (latest = greatest service_date, then claim_id); else null (unknown).
 --     A code outside reference.zorgvraagtypen counts as empty.
@@ -21,11 +23,13 @@ WITH params AS (
     SELECT as_of FROM core.run_parameters
 ),
 lines AS NOT MATERIALIZED (
-    -- every netted line up to the as-of date, with its ZVT if that is a valid one and whether it counts as activity
+    -- every netted line up to the as-of date, with its ZVT if that is a valid one, its trajectory_id as the key's part
+    -- (delivered_part) and whether it counts as activity
     -- (each read below takes only the columns it needs; the windows sort narrow rows)
     SELECT
         n.*,
         CASE WHEN z.zvt IS NOT NULL THEN n.zvt END AS valid_zvt,
+        CASE WHEN n.trajectory_id LIKE '#%' THEN '#' || n.trajectory_id ELSE n.trajectory_id END AS delivered_part,
         n.line_type = 'debit' AND NOT n.is_reversed AS counts_as_activity
     FROM staging.net_lines AS n
     CROSS JOIN params AS p
@@ -69,7 +73,7 @@ keyed AS NOT MATERIALIZED (
         l.counts_as_activity,
         l.provider_agb,
         l.client_key,
-        coalesce(l.trajectory_id, u.trajectory_part) AS trajectory_part
+        coalesce(l.delivered_part, u.trajectory_part) AS trajectory_part
     FROM lines AS l
     LEFT JOIN untracked_numbered AS u ON u.claim_id = l.claim_id
 ),
@@ -121,7 +125,7 @@ keyed_lines AS (
     -- every line up to the as-of date with its trajectory_part, valid ZVT and the carried ZVT of a changing trajectory
     SELECT
         l.*,
-        coalesce(l.trajectory_id, x.trajectory_part) AS trajectory_part,
+        coalesce(l.delivered_part, x.trajectory_part) AS trajectory_part,
         x.carried_zvt
     FROM lines AS l
     LEFT JOIN line_additions AS x ON x.claim_id = l.claim_id

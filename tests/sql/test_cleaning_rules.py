@@ -66,6 +66,9 @@ FIRST_FILE = [
     claim("U1", "c6", "2024-01-10", DIAG_60, trajectory=None, zvt=3),
     claim("U2", "c6", "2024-02-01", BEH_60, trajectory=None),               # carried 3
     claim("U3", "c6", "2025-06-01", BEH_60, trajectory=None),               # a new trajectory: unknown
+    # a delivered trajectory_id '#1' beside lines without one: two trajectories, not the untracked number 1
+    claim("H1", "c7", "2025-01-05", DIAG_60, trajectory="#1", zvt=2),
+    claim("H2", "c7", "2025-01-06", BEH_60, trajectory=None),               # its own trajectory: unknown
 ]
 SECOND_FILE = [
     D_REVERSED,                                       # identical re-delivery: ignored
@@ -150,10 +153,19 @@ def test_gap_of_more_than_365_days_starts_a_new_trajectory(warehouse):
     assert keys == ["#1", "#1", "#2", "#2"]
 
 
+def test_a_delivered_trajectory_id_is_never_taken_for_an_untracked_trajectory(warehouse):
+    found = rows(warehouse, "SELECT claim_id, trajectory_key FROM core.claim_lines WHERE claim_id LIKE 'H%' "
+                            "ORDER BY claim_id")
+    assert [r["trajectory_key"].split("|")[-1] for r in found] == ["##1", "#1"]
+    (trajectories,) = rows(warehouse, "SELECT count(*) AS n FROM core.trajectories WHERE trajectory_key IN (?, ?)",
+                           [r["trajectory_key"] for r in found])
+    assert trajectories["n"] == 2
+
+
 @pytest.mark.parametrize("claim_id, line_zvt", [
     ("Z0", None), ("Z1", 3), ("Z2", 5), ("Z3", 5), ("Z4", 5), ("Z5", 2), ("Z6", 2), ("Z7", 1), ("Z9", 1),
     ("Y0", None), ("Y1", 4), ("Y0b", 4), ("Y2", 4), ("Y3", 7), ("Y4", 4), ("Y5", 4), ("Y6", 4), ("X1", None),
-    ("X2", None), ("A2", 2), ("B2", 6), ("U2", 3), ("U3", None),
+    ("X2", None), ("A2", 2), ("B2", 6), ("U2", 3), ("U3", None), ("H2", None),
 ])
 def test_line_zvt_is_carried_forward_within_the_trajectory(warehouse, claim_id, line_zvt):
     (line,) = rows(warehouse, "SELECT line_zvt FROM core.claim_lines WHERE claim_id = ?", [claim_id])

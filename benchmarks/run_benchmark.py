@@ -113,8 +113,14 @@ def landing_for(lines: int, fmt: str, cache: Path, seed: int) -> Path:
     return folder
 
 
+# The nightly extract a run adds to the cached landing folder (:func:`add_increment`).
+INCREMENT_FILE = "claims_2026_zz_increment.parquet"
+
+
 def claim_files(landing: Path) -> list[Path]:
-    return sorted(p for p in landing.iterdir() if p.name.startswith("claims"))
+    """The generated extract's claim files, without a nightly extract a run added: the floor measured after the runs
+    reads the same lines as the one measured before them."""
+    return sorted(p for p in landing.iterdir() if p.name.startswith("claims") and p.name != INCREMENT_FILE)
 
 
 def bare_aggregate(landing: Path, every_column: bool = True) -> tuple[float, int]:
@@ -219,7 +225,7 @@ def add_increment(landing: Path, lines: int, seed: int, recent: bool = False, ne
         pl.when(pl.col("related_claim_id").is_not_null()).then("INC" + pl.col("related_claim_id"))
         .alias("related_claim_id"),
     )
-    target = landing / "claims_2026_zz_increment.parquet"
+    target = landing / INCREMENT_FILE
     frame.write_parquet(target)
     return target
 
@@ -229,7 +235,7 @@ def onto_existing_clients(frame: pl.DataFrame, landing: Path, seed: int) -> pl.D
     the existing providers (a sample drawn with ``seed``), each of its clients one of that provider's existing
     clients (the i-th new client of a provider the i-th existing one, in the order of their ids, around again when
     it has fewer). Lines without a client id keep none."""
-    files = [str(p) for p in claim_files(landing) if "zz_increment" not in p.name]
+    files = [str(p) for p in claim_files(landing)]
     reader = "read_parquet(?)" if files[0].endswith(".parquet") else "read_csv(?, all_varchar = true)"
     existing = duckdb.execute(f"SELECT DISTINCT provider_agb, client_id FROM {reader}", [files]).pl()
     providers = frame["provider_agb"].unique().sort()
@@ -348,8 +354,7 @@ def lock_cache(cache: Path):
 
 def run(args: argparse.Namespace) -> int:
     landing = landing_for(args.lines, args.format, args.cache, args.seed)
-    for stale in landing.glob("claims_*_zz_increment.parquet"):
-        stale.unlink()
+    (landing / INCREMENT_FILE).unlink(missing_ok=True)
     floor, lines = bare_aggregate(landing)
     one_column, _ = bare_aggregate(landing, every_column=False)
     print(f"{lines:,} claim lines ({args.format}); bare DuckDB aggregate, group by provider: {floor:.2f} s reading "

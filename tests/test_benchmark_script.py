@@ -89,3 +89,16 @@ def test_a_second_benchmark_on_the_same_cache_stops_before_touching_it(tmp_path,
     again = benchmark.lock_cache(cache)  # free once the first run has ended
     assert again is not None
     again.close()
+
+
+def test_the_floor_after_the_runs_reads_the_lines_it_read_before_them(tmp_path):
+    # a run leaves its nightly extract in the cached landing folder; the floor measured after the runs must not
+    # count it, or the two floors would not be comparable
+    import polars as pl
+
+    benchmark = _load_script()
+    pl.DataFrame({"provider_agb": ["1", "1", "2"], "amount": [1, 2, 3]}).write_parquet(tmp_path / "claims_2025.parquet")
+    before = benchmark.bare_aggregate(tmp_path)[1]
+    pl.DataFrame({"provider_agb": ["3"], "amount": [4]}).write_parquet(tmp_path / benchmark.INCREMENT_FILE)
+    assert before == benchmark.bare_aggregate(tmp_path)[1] == 3
+    assert [p.name for p in benchmark.claim_files(tmp_path)] == ["claims_2025.parquet"]

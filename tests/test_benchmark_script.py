@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_benchmark.py"
@@ -94,8 +95,6 @@ def test_a_second_benchmark_on_the_same_cache_stops_before_touching_it(tmp_path,
 def test_the_floor_after_the_runs_reads_the_lines_it_read_before_them(tmp_path):
     # a run leaves its nightly extract in the cached landing folder; the floor measured after the runs must not
     # count it, or the two floors would not be comparable
-    import polars as pl
-
     benchmark = _load_script()
     pl.DataFrame({"provider_agb": ["1", "1", "2"], "amount": [1, 2, 3]}).write_parquet(tmp_path / "claims_2025.parquet")
     before = benchmark.bare_aggregate(tmp_path)[1]

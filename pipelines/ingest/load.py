@@ -211,11 +211,11 @@ def _load_file(
             # read, so that only the distinct values are trimmed (trimming every line's in the join took ~0.5 s of
             # a five-million-line file); an empty or blank client_id stays NULL (rejected in staging), it is never
             # hashed as ''. (client_id is required: _check_header has made sure the file has it.)
-            raw_id = f"src.{column}"
+            client_id = f"NULLIF(trim({text(column)}), '')"
+            distinct_ids = f"(SELECT DISTINCT {column} FROM {source}) AS src"
             keyed = (f" LEFT JOIN (SELECT raw_id, {hmac_sql('id')} AS client_key FROM "
-                     f"(SELECT raw_id, NULLIF(trim(CAST(raw_id AS VARCHAR)), '') AS id FROM "
-                     f"(SELECT DISTINCT {raw_id} AS raw_id FROM {source} AS src)) WHERE id IS NOT NULL) AS keys "
-                     f"ON keys.raw_id = {raw_id}")
+                     f"(SELECT src.{column} AS raw_id, {client_id} AS id FROM {distinct_ids}) WHERE id IS NOT NULL) "
+                     f"AS keys ON keys.raw_id = src.{column}")
             selected.append(f"keys.client_key AS {PSEUDONYM_COLUMN}")
         elif column in typed_in_file:
             selected.append(f"{text(column)} AS {column}")
